@@ -1,0 +1,310 @@
+"""`cdb`: the command line for people and scripts. Data goes to stdout as JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from app.config import Settings, SettingsError, load_settings, redact_url
+from app.logs import configure_logging
+
+log = logging.getLogger("app.cli")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    if ctx.obj is None:
+        try:
+            ctx.obj = load_settings()
+        except SettingsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        configure_logging("cli", "WARNING", ctx.obj.secret_values())
+    return ctx.obj
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextmanager
+def _exchange_errors() -> Iterator[None]:
+    """MEXC's "no such symbol/interval" is the caller's mistake: exit 2 with MEXC's words."""
+    from app.exchange.errors import (
+        ExchangeError,
+        InvalidIntervalError,
+        InvalidSymbolError,
+    )
+
+    try:
+        yield
+    except (InvalidSymbolError, InvalidIntervalError) as exc:
+        click.echo(f"error: {exc.exchange_message or exc} (MEXC code {exc.code})", err=True)
+        sys.exit(2)
+    except ExchangeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Claire de Binaire: paper trading on MEXC, as a Celery pipeline."""
+
+
+# --- database -------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from app import migrate
+
+    url = _settings(ctx).sqlalchemy_url
+    migrate.upgrade(url, revision)
+    _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Revert migrations down to REVISION ("base" removes every table)."""
+    from app import migrate
+
+    url = _settings(ctx).sqlalchemy_url
+    migrate.downgrade(url, revision)
+    _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Show the applied and the newest revision."""
+    from app import migrate
+
+    url = _settings(ctx).sqlalchemy_url
+    _emit(
+        {
+            "database": redact_url(url),
+            "revision": migrate.current_revision(url),
+            "head": list(migrate.head_revisions()),
+        }
+    )
+
+
+# --- market data from MEXC ------------------------------------------------------------
+
+
+@main.group()
+def market() -> None:
+    """Ask MEXC (MEXC_BASE_URL) for public market data."""
+
+
+def _client(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from app.services.exchange import make_client
+
+    return make_client(_settings(ctx))
+
+
+@market.command("symbols")
+@click.option("--all", "show_all", is_flag=True, help="Include paused and offline markets.")
+@click.pass_context
+def market_symbols(ctx: click.Context, show_all: bool) -> None:
+    """Tradable markets with their trading rules."""
+    with _exchange_errors(), _client(ctx) as client:
+        markets = client.exchange_info()
+    _emit(
+        [
+            {
+                "symbol": m.symbol,
+                "base": m.base_asset,
+                "quote": m.quote_asset,
+                "status": m.status,
+                "min_notional": m.min_notional,
+                "min_qty": m.min_qty,
+                "price_precision": m.quote_asset_precision,
+                "qty_precision": m.base_asset_precision,
+                "taker_fee": m.taker_commission,
+                "maker_fee": m.maker_commission,
+            }
+            for m in markets
+            if show_all or m.is_tradable
+        ]
+    )
+
+
+@market.command("tickers")
+@click.option("--symbols", default="", help="Comma list, e.g. BTCUSDT,ETHUSDT (default: all).")
+@click.pass_context
+def market_tickers(ctx: click.Context, symbols: str) -> None:
+    """24h tickers; price_change_pct is in percent."""
+    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    with _exchange_errors(), _client(ctx) as client:
+        tickers = [client.ticker_24h(s) for s in wanted] if wanted else client.tickers_24h()
+    _emit(
+        [
+            {
+                "symbol": t.symbol,
+                "last_price": t.last_price,
+                "bid": t.bid_price,
+                "ask": t.ask_price,
+                "price_change_pct": t.price_change_pct,
+                "volume": t.volume,
+                "quote_volume": t.quote_volume,
+                "close_time": t.close_time,
+            }
+            for t in tickers
+        ]
+    )
+
+
+@market.command("klines")
+@click.argument("symbol")
+@click.option("--interval", default="1m", show_default=True, help="1m 5m 15m 30m 60m 4h 1d 1W 1M")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+def market_klines(ctx: click.Context, symbol: str, interval: str, limit: int) -> None:
+    """Candles, oldest first."""
+    with _exchange_errors(), _client(ctx) as client:
+        klines = client.klines(symbol.upper(), interval, limit=limit)
+    _emit([asdict(k) for k in klines])
+
+
+@market.command("book")
+@click.argument("symbol")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 5000))
+@click.pass_context
+def market_book(ctx: click.Context, symbol: str, limit: int) -> None:
+    """Order book: bids and asks as [price, qty], best first."""
+    with _exchange_errors(), _client(ctx) as client:
+        book = client.depth(symbol.upper(), limit=limit)
+    _emit(
+        {
+            "symbol": book.symbol,
+            "last_update_id": book.last_update_id,
+            "bids": [list(level) for level in book.bids],
+            "asks": [list(level) for level in book.asks],
+        }
+    )
+
+
+# --- the market-data stage --------------------------------------------------------------
+
+
+@main.group("market-data")
+def market_data() -> None:
+    """The market-data stage."""
+
+
+@market_data.command("run")
+@click.option("--enqueue", is_flag=True, help="Send the task to the market_data queue instead.")
+@click.pass_context
+def market_data_run(ctx: click.Context, enqueue: bool) -> None:
+    """Run one market-data pass now and print its record."""
+    settings = _settings(ctx)
+    if enqueue:
+        from app import create_app
+
+        celery = create_app(settings).extensions["celery"]
+        import celeryconfig
+
+        result = celery.send_task(celeryconfig.MARKET_DATA_TASK, kwargs={"trigger": "manual"})
+        _emit({"task_id": result.id, "queue": "market_data"})
+        return
+
+    from app import create_app
+    from app.extensions import db as database
+    from app.services.exchange import make_client
+    from app.services.market_data import run_market_data
+
+    create_app(settings)
+    retries: list = []
+    with make_client(settings, on_retry=retries.append) as client:
+        summary = run_market_data(
+            database,
+            settings,
+            client,
+            run_key=f"cli-{uuid.uuid4()}",
+            trigger="cli",
+            clock=lambda: datetime.now(UTC),
+            retries=retries,
+        )
+    _emit(asdict(summary))
+    if summary.status == "failed":
+        sys.exit(1)
+
+
+# --- simulator and local run ---------------------------------------------------------
+
+
+@main.command("mexc-sim")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--symbols", default=50, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--weight-limit", default=500, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    help="Inject a fault, e.g. rate_limit:count=3,retry_after=2 (repeatable).",
+)
+def mexc_sim(
+    host: str, port: int, symbols: int, seed: int, weight_limit: int, faults: tuple[str, ...]
+) -> None:
+    """Serve a deterministic simulated MEXC spot API on HOST:PORT."""
+    from app.exchange.simulator import run_simulator
+    from app.exchange.simulator.faults import parse_fault_spec
+
+    configure_logging("mexc-sim", "INFO")
+    for spec in faults:
+        try:
+            parse_fault_spec(spec)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from None
+    run_simulator(host, port, symbols, seed, list(faults), weight_limit)
+
+
+@main.command("up")
+@click.option("--mexc-sim", "use_sim", is_flag=True, help="Run against the built-in simulator.")
+@click.option("--sim-symbols", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def up(ctx: click.Context, use_sim: bool, sim_symbols: int, concurrency: int) -> None:
+    """Migrate, then run worker(s) and beat (and the simulator) until Ctrl-C or SIGTERM."""
+    from app.supervisor import run_local_stack
+
+    sys.exit(run_local_stack(_settings(ctx), use_sim, sim_symbols, concurrency))
+
+
+if __name__ == "__main__":
+    main(prog_name="cdb")

@@ -1,0 +1,367 @@
+"""The market-data use case: fetch, screen, validate and store one run."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.domain import market as dm
+from app.domain.screener import Rejection, screen
+from app.domain.validation import check_book, check_klines, check_ticker
+from app.exchange.client import MexcClient, RetryEvent
+from app.exchange.errors import ExchangeError
+from app.extensions import Database
+from app.models import BookSnapshot, Kline, Market, MarketDataRun, TickerSnapshot
+from app.services.store import upsert
+
+log = logging.getLogger(__name__)
+
+BOOK_LEVELS = 50
+MARKETS_MAX_AGE = timedelta(hours=2)
+FINISHED = ("ok", "partial", "failed")
+
+
+@dataclass
+class RunSummary:
+    id: int
+    run_key: str
+    status: str
+    screened: list[str]
+    stored: list[str]
+    rejections: list[dict[str, str]]
+    error: str | None
+    reused: bool = False
+
+    @classmethod
+    def of(cls, run: MarketDataRun, reused: bool = False) -> RunSummary:
+        return cls(
+            id=run.id,
+            run_key=run.run_key,
+            status=run.status,
+            screened=list(run.screened_symbols),
+            stored=list(run.stored_symbols),
+            rejections=list(run.rejections),
+            error=run.error,
+            reused=reused,
+        )
+
+
+@dataclass
+class _Fetched:
+    """What one selected symbol brought back from MEXC."""
+
+    klines: list[dm.Kline] = field(default_factory=list)
+    book: dm.OrderBook | None = None
+    error: str | None = None
+
+
+def kline_limit(interval: str, lookback_minutes: int) -> int:
+    """Candles that cover the look-back window, plus the one in progress."""
+    seconds = dm.KLINE_INTERVALS[interval]
+    return min(1000, max(2, math.ceil(lookback_minutes * 60 / seconds) + 1))
+
+
+def refresh_markets(db: Database, client: MexcClient, now: datetime) -> int:
+    """Store exchangeInfo's trading rules; returns how many markets were written."""
+    markets = client.exchange_info()
+    rows = [_market_row(m, now) for m in markets]
+    with db.transaction() as session:
+        upsert(session, Market, rows, ["symbol"])
+    log.info("markets refreshed", extra={"markets": len(rows)})
+    return len(rows)
+
+
+def run_market_data(
+    db: Database,
+    settings: Settings,
+    client: MexcClient,
+    *,
+    run_key: str,
+    trigger: str,
+    clock: Callable[[], datetime],
+    retries: list[RetryEvent] | None = None,
+) -> RunSummary:
+    """One market-data run, idempotent per `run_key`.
+
+    A finished run with the same key is returned as it is; an unfinished one (its
+    worker died) is run again in place, and the unique keys make the writes harmless.
+    `retries` is the list the client's on_retry hook appends to; it is recorded.
+    """
+    retries = retries if retries is not None else []
+    started = clock()
+    with db.transaction() as session:
+        run = session.scalar(select(MarketDataRun).where(MarketDataRun.run_key == run_key))
+        if run is not None and run.status in FINISHED:
+            return RunSummary.of(run, reused=True)
+        if run is None:
+            run = MarketDataRun(
+                run_key=run_key,
+                trigger=trigger,
+                status="running",
+                started_at=started,
+                attempts=1,
+                parameters=_parameters(settings),
+                screened_symbols=[],
+                stored_symbols=[],
+                rejections=[],
+                retries=[],
+            )
+            session.add(run)
+        else:
+            run.attempts += 1
+        session.flush()
+        run_id = run.id
+    log.info("market-data run started", extra={"run_id": run_id, "run_key": run_key})
+
+    try:
+        outcome = _fetch_and_store(db, settings, client, run_id, clock)
+        error = None
+    except ExchangeError as exc:
+        outcome, error = None, f"{type(exc).__name__}: {exc}"
+        log.error("market-data run failed", extra={"run_id": run_id, "error": error})
+
+    with db.transaction() as session:
+        run = session.get_one(MarketDataRun, run_id)
+        run.finished_at = clock()
+        run.retries = [_retry_dict(event) for event in retries]
+        if outcome is None:
+            run.status, run.error = "failed", error
+        else:
+            run.tickers_received = outcome["tickers"]
+            run.universe_size = outcome["universe"]
+            run.screened_symbols = outcome["screened"]
+            run.stored_symbols = outcome["stored"]
+            run.rejections = [r.as_dict() for r in outcome["rejections"]]
+            if not outcome["stored"]:
+                run.status = "failed"
+                run.error = "no symbol passed screening and validation"
+            else:
+                run.status = "partial" if outcome["rejections"] else "ok"
+        summary = RunSummary.of(run)
+    log.info(
+        "market-data run finished",
+        extra={
+            "run_id": run_id,
+            "status": summary.status,
+            "screened": len(summary.screened),
+            "stored": len(summary.stored),
+            "rejected": len(summary.rejections),
+            "retries": len(retries),
+        },
+    )
+    return summary
+
+
+def _fetch_and_store(
+    db: Database,
+    settings: Settings,
+    client: MexcClient,
+    run_id: int,
+    clock: Callable[[], datetime],
+) -> dict[str, Any]:
+    with db.transaction() as session:
+        markets = {m.symbol: m for m in session.scalars(select(Market))}
+        newest = max((m.updated_at for m in markets.values()), default=None)
+    if newest is None or clock() - newest > MARKETS_MAX_AGE:
+        refresh_markets(db, client, clock())
+        with db.transaction() as session:
+            markets = {m.symbol: m for m in session.scalars(select(Market))}
+
+    tickers = client.tickers_24h()
+    screening = screen(
+        tickers,
+        {symbol: _domain_market(m) for symbol, m in markets.items()},
+        whitelist=settings.symbol_whitelist,
+        min_quote_volume=settings.min_quote_volume,
+        top_n=settings.top_n,
+    )
+    rejections = list(screening.rejections)
+    stale_after = timedelta(seconds=settings.data_stale_timeout_sec)
+
+    now = clock()
+    good_tickers = []
+    for ticker in screening.universe:
+        reasons = check_ticker(ticker, now, stale_after)
+        if reasons:
+            rejections.append(Rejection(ticker.symbol, "ticker", "; ".join(reasons)))
+        else:
+            good_tickers.append(ticker)
+    good_symbols = {t.symbol for t in good_tickers}
+    selected = [t.symbol for t in screening.selected if t.symbol in good_symbols]
+
+    fetched = _fetch_details(client, settings, selected)
+    now = clock()
+    stored: list[str] = []
+    kline_rows: list[dict[str, Any]] = []
+    book_rows: list[dict[str, Any]] = []
+    for symbol in selected:
+        got = fetched[symbol]
+        if got.error:
+            rejections.append(Rejection(symbol, "fetch", got.error))
+            continue
+        assert got.book is not None
+        reasons = check_klines(got.klines, settings.interval, now, stale_after)
+        if reasons:
+            rejections.append(Rejection(symbol, "klines", "; ".join(reasons)))
+            continue
+        reasons = check_book(got.book)
+        if reasons:
+            rejections.append(Rejection(symbol, "book", "; ".join(reasons)))
+            continue
+        stored.append(symbol)
+        kline_rows.extend(_kline_row(symbol, settings.interval, k, run_id) for k in got.klines)
+        book_rows.append(_book_row(got.book, run_id, now))
+
+    for rejection in rejections:
+        log.warning(
+            "market data rejected",
+            extra={"run_id": run_id, **rejection.as_dict()},
+        )
+
+    selected_set = set(selected)
+    ticker_rows = [_ticker_row(t, run_id, t.symbol in selected_set) for t in good_tickers]
+    with db.transaction() as session:
+        upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
+        upsert(session, Kline, kline_rows, ["symbol", "interval", "open_time"])
+        upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
+    return {
+        "tickers": len(tickers),
+        "universe": len(screening.universe),
+        "screened": [t.symbol for t in screening.selected],
+        "stored": stored,
+        "rejections": rejections,
+    }
+
+
+def _fetch_details(client: MexcClient, settings: Settings, symbols: list[str]) -> dict:
+    limit = kline_limit(settings.interval, settings.lookback_minutes)
+
+    def fetch(symbol: str) -> _Fetched:
+        try:
+            klines = client.klines(symbol, settings.interval, limit=limit)
+            book = client.depth(symbol, limit=BOOK_LEVELS)
+        except ExchangeError as exc:
+            return _Fetched(error=f"{type(exc).__name__}: {exc}")
+        return _Fetched(klines=klines, book=book)
+
+    if not symbols:
+        return {}
+    workers = min(settings.market_data_fetch_concurrency, len(symbols))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mexc-fetch") as pool:
+        return dict(zip(symbols, pool.map(fetch, symbols), strict=True))
+
+
+def _parameters(settings: Settings) -> dict[str, Any]:
+    return {
+        "symbol_whitelist": settings.symbol_whitelist,
+        "top_n": settings.top_n,
+        "interval": settings.interval,
+        "lookback_minutes": settings.lookback_minutes,
+        "min_quote_volume": str(settings.min_quote_volume),
+        "data_stale_timeout_sec": settings.data_stale_timeout_sec,
+    }
+
+
+def _retry_dict(event: RetryEvent) -> dict[str, Any]:
+    return {
+        "path": event.path,
+        "attempt": event.attempt,
+        "error": event.error,
+        "message": event.message,
+        "delay": round(event.delay, 3),
+    }
+
+
+def _domain_market(m: Market) -> dm.Market:
+    return dm.Market(
+        symbol=m.symbol,
+        base_asset=m.base_asset,
+        quote_asset=m.quote_asset,
+        status=m.status,
+        is_spot_trading_allowed=m.is_spot_trading_allowed,
+        base_asset_precision=m.base_asset_precision,
+        quote_asset_precision=m.quote_asset_precision,
+        min_notional=m.min_notional,
+        min_qty=m.min_qty,
+        maker_commission=m.maker_commission,
+        taker_commission=m.taker_commission,
+        max_quote_amount=m.max_quote_amount,
+        full_name=m.full_name,
+    )
+
+
+def _market_row(m: dm.Market, now: datetime) -> dict[str, Any]:
+    return {
+        "symbol": m.symbol,
+        "base_asset": m.base_asset,
+        "quote_asset": m.quote_asset,
+        "status": m.status,
+        "is_spot_trading_allowed": m.is_spot_trading_allowed,
+        "base_asset_precision": m.base_asset_precision,
+        "quote_asset_precision": m.quote_asset_precision,
+        "min_notional": m.min_notional,
+        "min_qty": m.min_qty,
+        "maker_commission": m.maker_commission,
+        "taker_commission": m.taker_commission,
+        "max_quote_amount": m.max_quote_amount,
+        "full_name": m.full_name,
+        "updated_at": now,
+    }
+
+
+def _ticker_row(t: dm.Ticker24h, run_id: int, screened: bool) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "symbol": t.symbol,
+        "last_price": t.last_price,
+        "price_change_pct": t.price_change_pct,
+        "open_price": t.open_price,
+        "high_price": t.high_price,
+        "low_price": t.low_price,
+        "bid_price": t.bid_price,
+        "bid_qty": t.bid_qty,
+        "ask_price": t.ask_price,
+        "ask_qty": t.ask_qty,
+        "volume": t.volume,
+        "quote_volume": t.quote_volume,
+        "open_time": t.open_time,
+        "close_time": t.close_time,
+        "screened": screened,
+    }
+
+
+def _kline_row(symbol: str, interval: str, k: dm.Kline, run_id: int) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "interval": interval,
+        "open_time": k.open_time,
+        "open": k.open,
+        "high": k.high,
+        "low": k.low,
+        "close": k.close,
+        "volume": k.volume,
+        "close_time": k.close_time,
+        "quote_volume": k.quote_volume,
+        "run_id": run_id,
+    }
+
+
+def _book_row(book: dm.OrderBook, run_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "symbol": book.symbol,
+        "last_update_id": book.last_update_id,
+        "best_bid": book.best_bid,
+        "best_ask": book.best_ask,
+        "bids": [[format(p, "f"), format(q, "f")] for p, q in book.bids],
+        "asks": [[format(p, "f"), format(q, "f")] for p, q in book.asks],
+        "fetched_at": book.fetched_at or now,
+    }

@@ -1,0 +1,52 @@
+"""Flask <-> Celery wiring, in one place: tasks run inside the Flask app context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from celery import signals as celery_signals
+from flask import Flask
+
+import celeryconfig
+from app.config import Settings
+from app.extensions import db
+from app.logs import configure_logging
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(celeryconfig)
+    celery.conf.update(celeryconfig.from_settings(settings))
+    celery.set_default()
+    app.extensions["celery"] = celery
+    _connect_signals(settings)
+    return celery
+
+
+_connected = False
+
+
+def _connect_signals(settings: Settings) -> None:
+    global _connected
+    if _connected:
+        return
+    _connected = True
+
+    @celery_signals.setup_logging.connect(weak=False)
+    def _json_logging(loglevel: Any = None, **_: Any) -> None:
+        # Connecting here stops Celery from installing its own plain-text handlers.
+        configure_logging("celery", settings.log_level, settings.secret_values())
+
+    @celery_signals.worker_process_init.connect(weak=False)
+    def _fresh_pool(**_: Any) -> None:
+        db.dispose_after_fork()
+
+    @celery_signals.task_postrun.connect(weak=False)
+    def _release_session(**_: Any) -> None:
+        db.session.remove()

@@ -1,0 +1,91 @@
+"""Celery settings: queues and routes per stage, reliability policy, beat schedule.
+
+Static policy lives here as module attributes (Celery reads them with
+`config_from_object`); what depends on the environment (broker, schedule periods)
+comes from the validated settings through `from_settings()`.
+
+Reliability policy, and why:
+- Late acks + reject on worker lost: a message is acknowledged only after its task
+  finished, so a killed worker's task is delivered again. Safe because every task is
+  idempotent by key (a market-data run is keyed by its task id).
+- Prefetch 1: a worker holds at most one waiting message per process, so a slow
+  task doesn't strand others and a crash re-queues little.
+- Visibility timeout 15 min > the longest hard time limit: Redis re-delivers an
+  unacknowledged message only after it, so a running task is never handed out twice.
+- Beat-sent market-data tasks expire after one period: after an outage the backlog
+  is dropped instead of replayed (the next run supersedes it).
+- No result backend: stages hand ids on and record outcomes in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from kombu import Exchange, Queue
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+QUEUES = ("market_data", "signals", "risk", "execution")
+
+task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
+task_routes = {f"cdb.{name}.*": {"queue": name, "routing_key": name} for name in QUEUES}
+task_default_queue = "market_data"
+task_create_missing_queues = False
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_acks_on_failure_or_timeout = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+
+task_soft_time_limit = 120
+task_time_limit = 180
+VISIBILITY_TIMEOUT = 900
+
+task_ignore_result = True
+result_backend = None
+
+task_serializer = "json"
+accept_content = ["json"]
+enable_utc = True
+timezone = "UTC"
+
+worker_hijack_root_logger = False
+worker_send_task_events = True
+task_send_sent_event = True
+
+MARKET_DATA_TASK = "cdb.market_data.run"
+REFRESH_MARKETS_TASK = "cdb.market_data.refresh_markets"
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    interval = settings.market_data_interval_sec
+    return {
+        "market-data": {
+            "task": MARKET_DATA_TASK,
+            "schedule": timedelta(seconds=interval),
+            "kwargs": {"trigger": "beat"},
+            "options": {"expires": interval},
+        },
+        "refresh-markets": {
+            "task": REFRESH_MARKETS_TASK,
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 3600},
+        },
+    }
+
+
+def from_settings(settings: Settings) -> dict[str, Any]:
+    transport: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    if settings.redis_key_prefix:
+        transport["global_keyprefix"] = settings.redis_key_prefix
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport,
+        "beat_schedule": beat_schedule(settings),
+        "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),
+    }

@@ -1,0 +1,11 @@
+"""The Celery app for `celery -A workers worker|beat`, bound to the Flask app."""
+
+from __future__ import annotations
+
+from app import create_app
+from app.bootstrap import settings_or_exit
+
+flask_app = create_app(settings_or_exit("worker"))
+celery = app = flask_app.extensions["celery"]
+
+from workers import market_data  # noqa: E402,F401  (registers the tasks)

@@ -1,0 +1,43 @@
+"""Market-data tasks: thin adapters over app.services.market_data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from celery import shared_task
+from flask import current_app
+
+import celeryconfig
+from app.exchange.client import RetryEvent
+from app.extensions import db
+from app.services.exchange import make_client
+from app.services.market_data import refresh_markets, run_market_data
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@shared_task(name=celeryconfig.MARKET_DATA_TASK, bind=True, soft_time_limit=120, time_limit=180)
+def market_data_run(self, trigger: str = "manual") -> int:
+    """Fetch, screen, validate and store one run; returns the run id."""
+    settings = current_app.extensions["settings"]
+    retries: list[RetryEvent] = []
+    with make_client(settings, on_retry=retries.append) as client:
+        summary = run_market_data(
+            db,
+            settings,
+            client,
+            run_key=self.request.id,
+            trigger=trigger,
+            clock=utcnow,
+            retries=retries,
+        )
+    return summary.id
+
+
+@shared_task(name=celeryconfig.REFRESH_MARKETS_TASK)
+def market_data_refresh_markets() -> int:
+    """Refresh trading rules from exchangeInfo; returns how many markets were stored."""
+    with make_client(current_app.extensions["settings"]) as client:
+        return refresh_markets(db, client, utcnow())
