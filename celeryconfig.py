@@ -36,7 +36,6 @@ task_create_missing_queues = False
 
 task_acks_late = True
 task_reject_on_worker_lost = True
-task_acks_on_failure_or_timeout = True
 worker_prefetch_multiplier = 1
 worker_cancel_long_running_tasks_on_connection_loss = True
 broker_connection_retry_on_startup = True

@@ -1,0 +1,14 @@
+"""A local, deterministic simulation of MEXC's spot REST API v3 (public market data)."""
+
+from app.exchange.simulator.faults import Fault, FaultInjector, parse_fault_spec
+from app.exchange.simulator.market import SimulatedMarket
+from app.exchange.simulator.server import SimulatorServer, run_simulator
+
+__all__ = [
+    "Fault",
+    "FaultInjector",
+    "SimulatedMarket",
+    "SimulatorServer",
+    "parse_fault_spec",
+    "run_simulator",
+]
