@@ -241,11 +241,14 @@ def market_data_run(ctx: click.Context, enqueue: bool) -> None:
         _emit({"task_id": result.id, "queue": "market_data"})
         return
 
-    from app import create_app
+    from app import create_app, migrate
     from app.extensions import db as database
     from app.services.exchange import make_client
     from app.services.market_data import run_market_data
 
+    if migrate.current_revision(settings.sqlalchemy_url) not in migrate.head_revisions():
+        click.echo("error: the database schema is not up to date; run `cdb db upgrade`", err=True)
+        sys.exit(1)
     create_app(settings)
     retries: list = []
     with make_client(settings, on_retry=retries.append) as client:
@@ -303,7 +306,9 @@ def up(ctx: click.Context, use_sim: bool, sim_symbols: int, concurrency: int) ->
     """Migrate, then run worker(s) and beat (and the simulator) until Ctrl-C or SIGTERM."""
     from app.supervisor import run_local_stack
 
-    sys.exit(run_local_stack(_settings(ctx), use_sim, sim_symbols, concurrency))
+    settings = _settings(ctx)
+    configure_logging("cdb-up", settings.log_level, settings.secret_values())
+    sys.exit(run_local_stack(settings, use_sim, sim_symbols, concurrency))
 
 
 if __name__ == "__main__":
