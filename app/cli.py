@@ -29,6 +29,7 @@ def _settings(ctx: click.Context) -> Settings:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
         configure_logging("cli", "WARNING", ctx.obj.secret_values())
+        ctx.obj.state_dir.mkdir(parents=True, exist_ok=True)
     return ctx.obj
 
 
@@ -67,6 +68,18 @@ def _exchange_errors() -> Iterator[None]:
         sys.exit(1)
 
 
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        click.echo(f"error: cannot use the database {redact_url(url)}: {reason}", err=True)
+        sys.exit(1)
+
+
 @click.group()
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -89,8 +102,9 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     from app import migrate
 
     url = _settings(ctx).sqlalchemy_url
-    migrate.upgrade(url, revision)
-    _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
+    with _database_errors(url):
+        migrate.upgrade(url, revision)
+        _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
 
 
 @db.command("downgrade")
@@ -101,8 +115,9 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
     from app import migrate
 
     url = _settings(ctx).sqlalchemy_url
-    migrate.downgrade(url, revision)
-    _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
+    with _database_errors(url):
+        migrate.downgrade(url, revision)
+        _emit({"database": redact_url(url), "revision": migrate.current_revision(url)})
 
 
 @db.command("current")
@@ -112,12 +127,10 @@ def db_current(ctx: click.Context) -> None:
     from app import migrate
 
     url = _settings(ctx).sqlalchemy_url
+    with _database_errors(url):
+        revision = migrate.current_revision(url)
     _emit(
-        {
-            "database": redact_url(url),
-            "revision": migrate.current_revision(url),
-            "head": list(migrate.head_revisions()),
-        }
+        {"database": redact_url(url), "revision": revision, "head": list(migrate.head_revisions())}
     )
 
 
@@ -246,7 +259,9 @@ def market_data_run(ctx: click.Context, enqueue: bool) -> None:
     from app.services.exchange import make_client
     from app.services.market_data import run_market_data
 
-    if migrate.current_revision(settings.sqlalchemy_url) not in migrate.head_revisions():
+    with _database_errors(settings.sqlalchemy_url):
+        revision = migrate.current_revision(settings.sqlalchemy_url)
+    if revision not in migrate.head_revisions():
         click.echo("error: the database schema is not up to date; run `cdb db upgrade`", err=True)
         sys.exit(1)
     create_app(settings)

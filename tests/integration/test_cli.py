@@ -126,3 +126,9 @@ def test_market_data_run_in_process_on_embedded_sqlite(sim, tmp_path):
     assert (tmp_path / "cdb.sqlite3").exists()
     current = json.loads(cdb("db", "current", tmp_path=tmp_path).stdout)
     assert current["revision"] == current["head"][0]
+
+
+def test_run_on_an_unmigrated_database_says_what_to_do(sim, tmp_path):
+    proc = cdb("market-data", "run", sim=sim, tmp_path=tmp_path / "fresh")
+    assert proc.returncode == 1
+    assert "cdb db upgrade" in proc.stderr and "Traceback" not in proc.stderr
