@@ -59,6 +59,9 @@ task_send_sent_event = True
 
 MARKET_DATA_TASK = "cdb.market_data.run"
 REFRESH_MARKETS_TASK = "cdb.market_data.refresh_markets"
+SIGNALS_TASK = "cdb.signals.run"
+RISK_TASK = "cdb.risk.run"
+EXECUTION_TASK = "cdb.execution.run"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:

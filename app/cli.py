@@ -254,17 +254,10 @@ def market_data_run(ctx: click.Context, enqueue: bool) -> None:
         _emit({"task_id": result.id, "queue": "market_data"})
         return
 
-    from app import create_app, migrate
-    from app.extensions import db as database
     from app.services.exchange import make_client
     from app.services.market_data import run_market_data
 
-    with _database_errors(settings.sqlalchemy_url):
-        revision = migrate.current_revision(settings.sqlalchemy_url)
-    if revision not in migrate.head_revisions():
-        click.echo("error: the database schema is not up to date; run `cdb db upgrade`", err=True)
-        sys.exit(1)
-    create_app(settings)
+    settings, database = _app(ctx)
     retries: list = []
     with make_client(settings, on_retry=retries.append) as client:
         summary = run_market_data(
@@ -279,6 +272,146 @@ def market_data_run(ctx: click.Context, enqueue: bool) -> None:
     _emit(asdict(summary))
     if summary.status == "failed":
         sys.exit(1)
+
+
+# --- the trading pipeline ----------------------------------------------------------------
+
+
+def _app(ctx: click.Context):  # type: ignore[no-untyped-def]
+    """Settings, the bound database, after checking the schema is current."""
+    from app import create_app, migrate
+    from app.extensions import db as database
+
+    settings = _settings(ctx)
+    with _database_errors(settings.sqlalchemy_url):
+        revision = migrate.current_revision(settings.sqlalchemy_url)
+    if revision not in migrate.head_revisions():
+        click.echo("error: the database schema is not up to date; run `cdb db upgrade`", err=True)
+        sys.exit(1)
+    create_app(settings)
+    return settings, database
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@main.group()
+def pipeline() -> None:
+    """The whole pipeline: market data → signals → risk → execution."""
+
+
+@pipeline.command("run-once")
+@click.pass_context
+def pipeline_run_once(ctx: click.Context) -> None:
+    """One full pass in this process, without Celery; prints what happened."""
+    from app.services.exchange import make_client
+    from app.services.pipeline import run_once
+
+    settings, database = _app(ctx)
+    with _exchange_errors(), make_client(settings) as client:
+        _emit(run_once(database, settings, client, _now))
+
+
+@main.command("portfolio")
+@click.pass_context
+def portfolio(ctx: click.Context) -> None:
+    """Cash, positions with unrealised PnL, equity, exposure, today's drawdown, halted or not."""
+    from app.services.queries import portfolio_summary
+
+    _, database = _app(ctx)
+    with database.transaction() as session:
+        summary = portfolio_summary(session, _now())
+    _emit(summary or {"error": "no portfolio yet: nothing has been traded"})
+
+
+@main.command("orders")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.pass_context
+def orders(ctx: click.Context, limit: int) -> None:
+    """Newest orders first, with their fills."""
+    from app.services.queries import list_orders
+
+    _, database = _app(ctx)
+    with database.transaction() as session:
+        _emit(list_orders(session, limit))
+
+
+@main.command("trace")
+@click.argument("order_id", type=int)
+@click.pass_context
+def trace_order(ctx: click.Context, order_id: int) -> None:
+    """An order with its signal, market data, every risk layer's verdict, fill and task ids."""
+    from app.services.queries import trace
+
+    _, database = _app(ctx)
+    with database.transaction() as session:
+        found = trace(session, order_id)
+    if found is None:
+        click.echo(f"error: no order {order_id}", err=True)
+        sys.exit(2)
+    _emit(found)
+
+
+@main.command("alerts")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.pass_context
+def list_alerts(ctx: click.Context, limit: int) -> None:
+    """Newest alerts first."""
+    from app.services.queries import alerts
+
+    _, database = _app(ctx)
+    with database.transaction() as session:
+        _emit(alerts(session, limit))
+
+
+@main.command("stats")
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Trades per day, average signal → order latency, win rate, equity curve."""
+    from app.services.queries import statistics
+
+    _, database = _app(ctx)
+    with database.transaction() as session:
+        _emit(statistics(session))
+
+
+@main.group()
+def risk() -> None:
+    """Operator controls: halt, resume, release a drawdown halt."""
+
+
+def _risk_action(ctx: click.Context, action: str, reason: str | None = None) -> None:
+    from app.services.risk import operator_action
+
+    settings, database = _app(ctx)
+    try:
+        _emit(operator_action(database, settings, action, _now, reason))
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@risk.command("halt")
+@click.option("--reason", required=True, help="Why; recorded in the audit trail.")
+@click.pass_context
+def risk_halt(ctx: click.Context, reason: str) -> None:
+    """Stop all new orders until `cdb risk resume`."""
+    _risk_action(ctx, "halt", reason)
+
+
+@risk.command("resume")
+@click.pass_context
+def risk_resume(ctx: click.Context) -> None:
+    """Lift an operator halt and any pause (not a drawdown halt)."""
+    _risk_action(ctx, "resume")
+
+
+@risk.command("release-drawdown")
+@click.pass_context
+def risk_release(ctx: click.Context) -> None:
+    """Release a daily-drawdown (or circuit-breaker) halt."""
+    _risk_action(ctx, "release-drawdown")
 
 
 # --- simulator and local run ---------------------------------------------------------
@@ -296,20 +429,39 @@ def market_data_run(ctx: click.Context, enqueue: bool) -> None:
     multiple=True,
     help="Inject a fault, e.g. rate_limit:count=3,retry_after=2 (repeatable).",
 )
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    help="Move a market, e.g. BTCUSDT:price_factor=0.8,spread_factor=5 (repeatable).",
+)
 def mexc_sim(
-    host: str, port: int, symbols: int, seed: int, weight_limit: int, faults: tuple[str, ...]
+    host: str,
+    port: int,
+    symbols: int,
+    seed: int,
+    weight_limit: int,
+    faults: tuple[str, ...],
+    scenarios: tuple[str, ...],
 ) -> None:
     """Serve a deterministic simulated MEXC spot API on HOST:PORT."""
-    from app.exchange.simulator import run_simulator
+    from app.exchange.simulator import parse_scenario_spec, run_simulator
     from app.exchange.simulator.faults import parse_fault_spec
 
     configure_logging("mexc-sim", "INFO")
-    for spec in faults:
-        try:
-            parse_fault_spec(spec)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--fault") from None
-    run_simulator(host, port, symbols, seed, list(faults), weight_limit)
+    for option, parse, specs in (
+        ("--fault", parse_fault_spec, faults),
+        ("--scenario", parse_scenario_spec, scenarios),
+    ):
+        for spec in specs:
+            try:
+                parse(spec)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=option) from None
+    try:
+        run_simulator(host, port, symbols, seed, list(faults), weight_limit, list(scenarios))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scenario") from None
 
 
 @main.command("up")

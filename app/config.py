@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     interval: str = "1m"
     lookback_minutes: int = 15
     min_quote_volume: Decimal = Decimal("100000")
+    strategy: str = "momentum"
 
     # Infrastructure
     database_url: str | None = None
@@ -132,6 +133,15 @@ class Settings(BaseSettings):
                 f"{value!r} is not a MEXC kline interval{hint}; use one of "
                 + " ".join(KLINE_INTERVALS)
             )
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        from app.domain.strategies import known_strategies
+
+        if value not in known_strategies():
+            raise ValueError(f"unknown strategy; known: {', '.join(known_strategies())}")
         return value
 
     @field_validator("mexc_base_url")

@@ -12,6 +12,7 @@ import celeryconfig
 from app.config import Settings
 from app.extensions import db
 from app.logs import configure_logging
+from app.services import task_runs
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery:
@@ -47,6 +48,17 @@ def _connect_signals(settings: Settings) -> None:
     def _fresh_pool(**_: Any) -> None:
         db.dispose_after_fork()
 
+    @celery_signals.task_prerun.connect(weak=False)
+    def _record_start(task_id: str, task: Task, args: Any = (), kwargs: Any = None, **_: Any):
+        task_runs.record_start(db, task, task_id, args, kwargs)
+
+    @celery_signals.task_failure.connect(weak=False)
+    def _record_failure(task_id: str, exception: BaseException, einfo: Any = None, **_: Any):
+        error = f"{type(exception).__name__}: {exception}"
+        task_runs.record_end(db, task_id, "FAILURE", error=error, traceback=str(einfo))
+
     @celery_signals.task_postrun.connect(weak=False)
-    def _release_session(**_: Any) -> None:
+    def _record_end(task_id: str, state: str | None = None, retval: Any = None, **_: Any):
+        failed = state == "FAILURE"
+        task_runs.record_end(db, task_id, state or "SUCCESS", None if failed else retval)
         db.session.remove()

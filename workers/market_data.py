@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from celery import shared_task
 from flask import current_app
 
@@ -12,10 +10,7 @@ from app.exchange.client import RetryEvent
 from app.extensions import db
 from app.services.exchange import make_client
 from app.services.market_data import refresh_markets, run_market_data
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from workers.clock import utcnow
 
 
 @shared_task(name=celeryconfig.MARKET_DATA_TASK, bind=True, soft_time_limit=120, time_limit=180)
@@ -33,6 +28,10 @@ def market_data_run(self, trigger: str = "manual") -> int:
             clock=utcnow,
             retries=retries,
         )
+    # The next stage runs for every finished run: even one without fresh data must let the
+    # risk stage see that the data went stale.
+    if not summary.reused:
+        self.app.send_task(celeryconfig.SIGNALS_TASK, args=[summary.id])
     return summary.id
 
 

@@ -3,14 +3,34 @@
 from app.models.base import Base, ExactDecimal, UTCDateTime
 from app.models.market import BookSnapshot, Kline, Market, TickerSnapshot
 from app.models.runs import MarketDataRun
+from app.models.trading import (
+    AlertRecord,
+    EquitySnapshot,
+    FillRecord,
+    Order,
+    Portfolio,
+    PositionRecord,
+    RiskDecisionRecord,
+    SignalRecord,
+    TaskRun,
+)
 
 __all__ = [
+    "AlertRecord",
     "Base",
     "BookSnapshot",
+    "EquitySnapshot",
     "ExactDecimal",
+    "FillRecord",
     "Kline",
     "Market",
     "MarketDataRun",
+    "Order",
+    "Portfolio",
+    "PositionRecord",
+    "RiskDecisionRecord",
+    "SignalRecord",
+    "TaskRun",
     "TickerSnapshot",
     "UTCDateTime",
 ]

@@ -19,7 +19,7 @@ from app.domain.validation import check_book, check_klines, check_ticker
 from app.exchange.client import MexcClient, RetryEvent
 from app.exchange.errors import ExchangeError
 from app.extensions import Database
-from app.models import BookSnapshot, Kline, Market, MarketDataRun, TickerSnapshot
+from app.models import BookSnapshot, Kline, Market, MarketDataRun, PositionRecord, TickerSnapshot
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def _fetch_and_store(
     with db.transaction() as session:
         markets = {m.symbol: m for m in session.scalars(select(Market))}
         newest = max((m.updated_at for m in markets.values()), default=None)
+        held = set(session.scalars(select(PositionRecord.symbol)))
     if newest is None or clock() - newest > MARKETS_MAX_AGE:
         refresh_markets(db, client, clock())
         with db.transaction() as session:
@@ -187,8 +188,11 @@ def _fetch_and_store(
     stale_after = timedelta(seconds=settings.data_stale_timeout_sec)
 
     now = clock()
+    # Held positions are watched whatever the screen says: they need prices, books and klines.
+    universe = {t.symbol for t in screening.universe}
+    watched = screening.universe + [t for t in tickers if t.symbol in held - universe]
     good_tickers = []
-    for ticker in screening.universe:
+    for ticker in watched:
         reasons = check_ticker(ticker, now, stale_after)
         if reasons:
             rejections.append(Rejection(ticker.symbol, "ticker", "; ".join(reasons)))
@@ -196,6 +200,7 @@ def _fetch_and_store(
             good_tickers.append(ticker)
     good_symbols = {t.symbol for t in good_tickers}
     selected = [t.symbol for t in screening.selected if t.symbol in good_symbols]
+    selected += sorted((held & good_symbols) - set(selected))
 
     fetched = _fetch_details(client, settings, selected)
     now = clock()

@@ -17,15 +17,18 @@ def upsert(
     model: type,
     rows: Sequence[dict[str, Any]],
     keys: Sequence[str],
+    *,
+    update: bool = True,
 ) -> None:
-    """Insert rows; where one with the same unique `keys` exists, overwrite its other columns."""
+    """Insert rows; where one with the same unique `keys` exists, overwrite its other columns
+    (or, with update=False, keep the existing row as it is)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     for start in range(0, len(rows), CHUNK):
         statement = insert(model).values(list(rows[start : start + CHUNK]))
-        updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+        updates = {c: statement.excluded[c] for c in rows[0] if c not in keys} if update else {}
         if updates:
             statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
         else:

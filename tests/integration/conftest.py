@@ -20,7 +20,10 @@ from app.exchange.simulator import SimulatorServer
 from tests.conftest import REDIS_URL, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = "market_data_runs, ticker_snapshots, klines, book_snapshots, markets"
+TABLES = (
+    "market_data_runs, ticker_snapshots, klines, book_snapshots, markets, signals, "
+    "risk_decisions, orders, fills, positions, equity_snapshots, alerts, task_runs, portfolios"
+)
 
 
 class Process:

@@ -8,6 +8,13 @@ Price model: price(t) = base * exp(sum of three sinusoids + per-minute hashed no
 per-symbol amplitudes, periods and phases drawn from random.Random(f"{seed}:{symbol}").
 About a fifth of the symbols are "wild" (24h moves of roughly 5-25 %), the rest move little.
 
+Scenarios (see scenarios.py) override one symbol from a moment on: the seed-model price at
+time t is multiplied by price_factor * (1 + trend_pct_per_min / 100 * minutes since the
+start) for every t >= started_at_ms, the half-spread by spread_factor and the book
+quantities by depth_factor. Each symbol keeps a timeline of scenarios, so replacing one keeps
+the earlier one's effect on past candles; clearing removes the timeline (back to the seed
+model). Answers stay a pure function of (n_symbols, seed, scenario timelines, arguments, now_ms).
+
 Kline alignment: UTC. 1d candles open at 00:00 UTC, 1W candles on Monday 00:00 UTC, and 1M
 candles are calendar months (1st of the month, 00:00 UTC). closeTime = next openTime - 1.
 """
@@ -18,12 +25,15 @@ import calendar
 import hashlib
 import math
 import random
+import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, NamedTuple
 
 from app.domain.market import KLINE_INTERVALS
+from app.exchange.simulator.scenarios import Scenario, scenario_from_fields
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -42,6 +52,8 @@ _KLINE_SAMPLES = 12  # price samples per candle, open and close included
 _WEEK_OFFSET_MS = 4 * DAY_MS  # 1970-01-01 was a Thursday; weekly candles open on Mondays
 _ONE = Decimal(1)
 _PCT_QUANTUM = Decimal("0.0001")
+_MAX_HALF_SPREAD = 0.9  # a widened spread never pushes the bid below 10 % of the mid
+_MIN_TREND_MULTIPLIER = 0.001  # a falling trend bottoms out at 0.1 % of the price
 
 # (base asset, full name, typical USDT price, typical 24h quote volume in USDT)
 _KNOWN_ASSETS: tuple[tuple[str, str, float, float], ...] = (
@@ -136,6 +148,33 @@ def _fmt(x: float, prec: int) -> str:
 def _dec_str(d: Decimal) -> str:
     s = format(d, "f")
     return s[1:] if s.startswith("-") and d == 0 else s
+
+
+class _Segment(NamedTuple):
+    """One scenario of a symbol's timeline, with its numbers precomputed as floats."""
+
+    start_ms: int
+    scenario: Scenario
+    price_factor: float
+    trend_per_ms: float  # fraction of the price per millisecond
+    spread_factor: float
+    depth_factor: Decimal
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> _Segment:
+        assert scenario.started_at_ms is not None
+        return cls(
+            scenario.started_at_ms,
+            scenario,
+            float(scenario.price_factor),
+            float(scenario.trend_pct_per_min) / 100.0 / MINUTE_MS,
+            float(scenario.spread_factor),
+            scenario.depth_factor,
+        )
+
+    def multiplier(self, t_ms: int) -> float:
+        trend = 1.0 + self.trend_per_ms * (t_ms - self.start_ms)
+        return self.price_factor * max(trend, _MIN_TREND_MULTIPLIER)
 
 
 def _generated_base(index: int, taken: set[str]) -> str:
@@ -307,6 +346,10 @@ class SimulatedMarket:
             specs.append(_make_spec(seed, base, quote, name, price, usd, qvol, "1", True, None))
         self._specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self._order: list[str] = [s.symbol for s in specs]
+        # symbol -> (start times, segments), both sorted. Copy-on-write: writers (under the
+        # lock) replace the whole dict, so readers need no lock.
+        self._timelines: dict[str, tuple[tuple[int, ...], tuple[_Segment, ...]]] = {}
+        self._scenario_lock = threading.Lock()
 
     @staticmethod
     def _pick_non_online(n: int, seed: int) -> dict[int, tuple[str, bool]]:
@@ -347,15 +390,88 @@ class SimulatedMarket:
     def _is_tradable(spec: SymbolSpec) -> bool:
         return spec.status == "1" and spec.spot_allowed
 
+    # ---- scenarios -------------------------------------------------------------------------
+
+    def set_scenario(self, symbol: str, *, started_at_ms: int, **fields: Any) -> Scenario:
+        """Apply overrides (price_factor, spread_factor, depth_factor, trend_pct_per_min) to
+        `symbol` from started_at_ms on; ValueError names an unknown symbol or a bad field."""
+        scenario = scenario_from_fields(symbol, started_at_ms=started_at_ms, **fields)
+        return self.apply_scenario(scenario, started_at_ms)
+
+    def apply_scenario(self, scenario: Scenario, started_at_ms: int) -> Scenario:
+        """Add `scenario` to its symbol's timeline (stamped with started_at_ms unless it has a
+        start); scenarios of that symbol starting at or after it are dropped."""
+        if scenario.symbol not in self._specs:
+            raise ValueError(f"unknown symbol {scenario.symbol!r}")
+        scenario = scenario.stamped(started_at_ms)
+        segment = _Segment.of(scenario)
+        with self._scenario_lock:
+            _, segments = self._timelines.get(scenario.symbol, ((), ()))
+            kept = (*(s for s in segments if s.start_ms < segment.start_ms), segment)
+            timelines = dict(self._timelines)
+            timelines[scenario.symbol] = (tuple(s.start_ms for s in kept), kept)
+            self._timelines = timelines
+        return scenario
+
+    def clear_scenarios(self, symbol: str | None = None) -> int:
+        """Remove every scenario (or one symbol's): the symbol is the seed model again, past
+        candles included. Returns the number of symbols cleared."""
+        with self._scenario_lock:
+            if symbol is None:
+                n = len(self._timelines)
+                self._timelines = {}
+                return n
+            if symbol not in self._timelines:
+                return 0
+            self._timelines = {k: v for k, v in self._timelines.items() if k != symbol}
+            return 1
+
+    def scenario(self, symbol: str) -> Scenario | None:
+        """The latest scenario set for symbol (possibly starting in the future), or None."""
+        timeline = self._timelines.get(symbol)
+        return timeline[1][-1].scenario if timeline else None
+
+    def scenarios(self) -> list[Scenario]:
+        """The latest scenario of every symbol that has one, in listing order."""
+        timelines = self._timelines
+        return [timelines[s][1][-1].scenario for s in self._order if s in timelines]
+
+    def _segment(self, symbol: str, t_ms: int) -> _Segment | None:
+        timeline = self._timelines.get(symbol)
+        if timeline is None:
+            return None
+        starts, segments = timeline
+        i = bisect_right(starts, t_ms) - 1
+        return segments[i] if i >= 0 else None
+
     # ---- the price model -------------------------------------------------------------------
 
-    @staticmethod
-    def _raw_price(spec: SymbolSpec, t_ms: int) -> float:
+    def _raw_price(self, spec: SymbolSpec, t_ms: int, state_ms: int | None = None) -> float:
+        """The price at t_ms; scenarios are looked up at state_ms (default t_ms)."""
         x = 0.0
         for amp, omega, phase in spec.waves:
             x += amp * math.sin(omega * t_ms + phase)
         x += spec.noise_amp * (2.0 * _unit(spec.key, t_ms // MINUTE_MS) - 1.0)
-        return spec.base_price * math.exp(x)
+        price = spec.base_price * math.exp(x)
+        if not self._timelines:
+            return price
+        at = t_ms if state_ms is None else state_ms
+        segment = self._segment(spec.symbol, at)
+        if segment is None:
+            return price
+        return max(price * segment.multiplier(at), 10.0**-spec.quote_prec)
+
+    def _half_spread(self, spec: SymbolSpec, t_ms: int) -> float:
+        segment = self._segment(spec.symbol, t_ms) if self._timelines else None
+        if segment is None:
+            return spec.half_spread
+        return min(spec.half_spread * segment.spread_factor, _MAX_HALF_SPREAD)
+
+    def _depth_factor(self, spec: SymbolSpec, t_ms: int) -> Decimal | None:
+        segment = self._segment(spec.symbol, t_ms) if self._timelines else None
+        if segment is None or segment.depth_factor == _ONE:
+            return None
+        return segment.depth_factor
 
     def price(self, symbol: str, now_ms: int) -> Decimal:
         """The last traded price at now_ms, rounded to the symbol's tick."""
@@ -369,15 +485,20 @@ class SimulatedMarket:
     def _top_of_book(self, spec: SymbolSpec, now_ms: int) -> tuple[int, int]:
         """(best bid, best ask) in ticks; bid <= last price <= ask and bid < ask."""
         mid = self._raw_price(spec, now_ms) * 10**spec.quote_prec
-        bid = math.floor(mid * (1.0 - spec.half_spread))
-        ask = math.ceil(mid * (1.0 + spec.half_spread))
+        half_spread = self._half_spread(spec, now_ms)
+        bid = math.floor(mid * (1.0 - half_spread))
+        ask = math.ceil(mid * (1.0 + half_spread))
         if ask <= bid:
             ask = bid + 1
         return max(bid, 1), max(ask, 2)
 
     def _level_units(self, spec: SymbolSpec, now_ms: int, side: int) -> int:
+        """The best level's quantity in units, before any scenario depth_factor."""
         jitter = 0.6 + 0.8 * _unit(spec.key ^ side, now_ms // 1000)
         return max(1, round(spec.level0_units * jitter))
+
+    def _top_units(self, spec: SymbolSpec, now_ms: int, side: int) -> int:
+        return _scale_units(self._level_units(spec, now_ms, side), self._depth_factor(spec, now_ms))
 
     # ---- endpoints -------------------------------------------------------------------------
 
@@ -437,9 +558,9 @@ class SimulatedMarket:
         return {
             "symbol": symbol,
             "bidPrice": _units_str(bid, qp),
-            "bidQty": _units_str(self._level_units(spec, now_ms, 1), bp),
+            "bidQty": _units_str(self._top_units(spec, now_ms, 1), bp),
             "askPrice": _units_str(ask, qp),
-            "askQty": _units_str(self._level_units(spec, now_ms, 2), bp),
+            "askQty": _units_str(self._top_units(spec, now_ms, 2), bp),
         }
 
     def depth(self, symbol: str, limit: int | None, now_ms: int) -> dict[str, Any]:
@@ -449,6 +570,7 @@ class SimulatedMarket:
         bid, ask = self._top_of_book(spec, now_ms)
         step = spec.level_step_ticks
         qp, bp = spec.quote_prec, spec.base_prec
+        depth_factor = self._depth_factor(spec, now_ms)
 
         def side(best: int, direction: int, side_id: int) -> list[list[str]]:
             q0 = self._level_units(spec, now_ms, side_id)
@@ -460,7 +582,9 @@ class SimulatedMarket:
                     break
                 q = max(prev_q + 1, round(q0 * (1.0 + 0.35 * i)))
                 prev_q = q
-                levels.append([_units_str(price, qp), _units_str(q, bp)])
+                levels.append(
+                    [_units_str(price, qp), _units_str(_scale_units(q, depth_factor), bp)]
+                )
             return levels
 
         return {
@@ -495,9 +619,9 @@ class SimulatedMarket:
             "prevClosePrice": open_s,
             "lastPrice": last_s,
             "bidPrice": _units_str(bid, qp),
-            "bidQty": _units_str(self._level_units(spec, now_ms, 1), bp),
+            "bidQty": _units_str(self._top_units(spec, now_ms, 1), bp),
             "askPrice": _units_str(ask, qp),
-            "askQty": _units_str(self._level_units(spec, now_ms, 2), bp),
+            "askQty": _units_str(self._top_units(spec, now_ms, 2), bp),
             "openPrice": open_s,
             "highPrice": _fmt(max(samples), qp),
             "lowPrice": _fmt(min(samples), qp),
@@ -526,7 +650,8 @@ class SimulatedMarket:
                 break
             u = (h >> 20) % 1_000_000 / 1_000_000
             buyer_maker = bool(h >> 63)
-            p = self._raw_price(spec, t) * (1.0 + (-1 if buyer_maker else 1) * spec.half_spread)
+            side = -1 if buyer_maker else 1
+            p = self._raw_price(spec, t) * (1.0 + side * self._half_spread(spec, t))
             qty_units = max(1, round(spec.level0_units * 0.05 * math.exp(4.0 * u)))
             price_s = _fmt(p, qp)
             qty_s = _units_str(qty_units, bp)
@@ -590,7 +715,10 @@ class SimulatedMarket:
         times = [open_ms + length * k // (_KLINE_SAMPLES - 1) for k in range(_KLINE_SAMPLES)]
         if next_open > now_ms:  # in progress: the samples seen so far, closing at now
             times = [t for t in times if t < now_ms] + [max(now_ms, open_ms)]
-        prices = [raw(spec, t) for t in times]
+        # The close is sampled at next_open; a scenario starting there belongs to the next
+        # candle, so scenarios are looked up no later than the candle's last millisecond.
+        last_ms = next_open - 1
+        prices = [raw(spec, t, min(t, last_ms)) for t in times]
         elapsed = min(length, max(0, now_ms - open_ms))
         factor = 0.3 + 1.4 * _unit(spec.key ^ length, open_ms)
         volume = spec.volume_base * factor * elapsed / DAY_MS
@@ -605,6 +733,14 @@ class SimulatedMarket:
             next_open - 1,
             _fmt(volume * sum(prices) / len(prices), spec.quote_volume_prec),
         ]
+
+
+def _scale_units(units: int, factor: Decimal | None) -> int:
+    """units * factor, rounded half-even, at least one unit."""
+    if factor is None:
+        return units
+    scaled = (Decimal(units) * factor).to_integral_value(ROUND_HALF_EVEN)
+    return max(1, int(scaled))
 
 
 def _month_index(t_ms: int) -> int:

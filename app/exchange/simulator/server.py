@@ -14,7 +14,20 @@ Control API (not MEXC):
     GET    /_sim/requests        {"total", "by_path": {path: n},
                                  "by_path_status": {path: {"200": n}}, "recent": [...]}
                                  (?recent=N, default 100)
-    POST   /_sim/reset           {"ok": true}: faults, request log and weight window cleared
+    GET    /_sim/scenarios       {"scenarios": [scenario, ...]} (the latest one per symbol)
+    POST   /_sim/scenarios       body {"symbol": "BTCUSDT", "price_factor": "0.8",
+                                 "spread_factor": "5", "depth_factor": "1",
+                                 "trend_pct_per_min": "0", "started_at_ms": ...} (all but
+                                 symbol optional; decimals as strings or numbers) or
+                                 {"spec": "BTCUSDT:price_factor=0.8"}
+                                 -> 201 {"scenario": scenario}; 400 {"error": "..."}
+    DELETE /_sim/scenarios       {"cleared": n} (symbols cleared)
+    DELETE /_sim/scenarios/<sym> {"removed": sym}; 404 when it has none, 400 when unknown
+    POST   /_sim/reset           {"ok": true}: faults, request log, weight window and
+                                 scenarios cleared
+
+A scenario is {"symbol", "price_factor", "spread_factor", "depth_factor", "trend_pct_per_min"
+(decimal strings), "started_at_ms" (int)}; see scenarios.py for the semantics.
 """
 
 from __future__ import annotations
@@ -38,6 +51,12 @@ from werkzeug.wrappers import Request, Response
 
 from app.exchange.simulator.faults import Fault, FaultInjector, wall_clock_ms
 from app.exchange.simulator.market import SimulatedMarket, SimulatorError
+from app.exchange.simulator.scenarios import (
+    Scenario,
+    parse_scenario_spec,
+    scenario_from_dict,
+    scenario_from_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -378,13 +397,38 @@ class SimulatorApp:
             if path == "/_sim/requests" and method == "GET":
                 recent = int(request.args.get("recent", "100"))
                 return _json(self.faults.requests_snapshot(recent))
+            if path == "/_sim/scenarios" or path.startswith("/_sim/scenarios/"):
+                return self._admin_scenarios(request, path, method)
             if path == "/_sim/reset" and method == "POST":
                 self.faults.reset()
                 self.weights.reset()
+                self.market.clear_scenarios()
                 return _json({"ok": True})
         except (ValueError, TypeError) as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"error": f"unknown control endpoint {method} {request.path}"}, 404)
+
+    def _admin_scenarios(self, request: Request, path: str, method: str) -> Response:
+        if path == "/_sim/scenarios":
+            if method == "GET":
+                return _json({"scenarios": [s.to_dict() for s in self.market.scenarios()]})
+            if method == "POST":
+                data = request.get_json(force=True, silent=True)
+                if not isinstance(data, dict):
+                    raise ValueError("body must be a JSON object")
+                scenario = self.market.apply_scenario(scenario_from_dict(data), self.clock())
+                return _json({"scenario": scenario.to_dict()}, 201)
+            if method == "DELETE":
+                return _json({"cleared": self.market.clear_scenarios()})
+            return _json({"error": "method not allowed"}, 405)
+        symbol = path[len("/_sim/scenarios/") :]
+        if method != "DELETE":
+            return _json({"error": "method not allowed"}, 405)
+        if not self.market.has_symbol(symbol):
+            raise ValueError(f"unknown symbol {symbol!r}")
+        if self.market.clear_scenarios(symbol):
+            return _json({"removed": symbol})
+        return _json({"error": f"no scenario for {symbol}"}, 404)
 
     def _info(self) -> dict[str, Any]:
         return {
@@ -454,6 +498,7 @@ class SimulatorServer:
         weight_limit: int = 500,
         faults: Iterable[str | Fault] = (),
         clock: Callable[[], int] | None = None,
+        scenarios: Iterable[str | Scenario] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -462,6 +507,11 @@ class SimulatorServer:
         self.faults = FaultInjector(self.clock)
         for fault in faults:
             self.faults.add(fault)
+        parsed = [parse_scenario_spec(s) if isinstance(s, str) else s for s in scenarios]
+        if parsed:
+            started_at = self.clock()
+            for scenario in parsed:
+                self.market.apply_scenario(scenario, started_at)
         self._stop_event = threading.Event()
         self.app = SimulatorApp(
             self.market, self.faults, weight_limit, self.clock, self._stop_event
@@ -469,6 +519,27 @@ class SimulatorServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._registry = _ConnectionRegistry()
+
+    # ---- scenarios -------------------------------------------------------------------------
+
+    def set_scenario(self, symbol: str, **fields: Any) -> Scenario:
+        """Override `symbol` from now on (or from started_at_ms=...): price_factor,
+        spread_factor, depth_factor, trend_pct_per_min. ValueError names a bad field or an
+        unknown symbol."""
+        return self.market.apply_scenario(scenario_from_fields(symbol, **fields), self.clock())
+
+    def add_scenario(self, scenario: str | Scenario) -> Scenario:
+        """Apply a spec string ("BTCUSDT:price_factor=0.8") or a Scenario from now on."""
+        if isinstance(scenario, str):
+            scenario = parse_scenario_spec(scenario)
+        return self.market.apply_scenario(scenario, self.clock())
+
+    def clear_scenarios(self, symbol: str | None = None) -> int:
+        """Remove every scenario, or one symbol's; returns the number of symbols cleared."""
+        return self.market.clear_scenarios(symbol)
+
+    def scenarios(self) -> list[Scenario]:
+        return self.market.scenarios()
 
     @property
     def url(self) -> str:
@@ -530,9 +601,13 @@ def run_simulator(
     seed: int = 1,
     faults: list[str] | None = None,
     weight_limit: int = 500,
+    scenarios: list[str] | None = None,
 ) -> None:
-    """Serve the simulator until SIGINT/SIGTERM. Bad fault specs raise ValueError first."""
-    server = SimulatorServer(n_symbols, seed, host, port, weight_limit, faults or ())
+    """Serve the simulator until SIGINT/SIGTERM. Bad fault or scenario specs (and scenarios
+    of unknown symbols) raise ValueError first."""
+    server = SimulatorServer(
+        n_symbols, seed, host, port, weight_limit, faults or (), scenarios=scenarios or ()
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -552,6 +627,8 @@ def run_simulator(
                 weight_limit,
                 f", faults: {'; '.join(faults)}" if faults else "",
             )
+            if scenarios:
+                logger.info("MEXC simulator scenarios: %s", "; ".join(scenarios))
             while not stop.wait(0.5):
                 pass
     finally:

@@ -1,0 +1,183 @@
+"""The execution stage: paper fills for a run's approved orders, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.domain import risk as rules
+from app.domain.paper import OrderRejected, PaperBroker
+from app.domain.portfolio import affordable_qty, apply_fill, daily_pnl, mark_to_market, roll_day
+from app.domain.trading import Alert, AlertCode, AlertLevel, Side
+from app.events import validate
+from app.extensions import Database
+from app.models import EquitySnapshot, FillRecord, MarketDataRun, Order
+from app.services.alerts import store_alerts
+from app.services.market_view import latest_prices, market_view, symbol_rules
+from app.services.portfolio import lock_portfolio, save_risk, save_state
+from app.services.signals import UnknownRunError
+from app.services.store import upsert
+
+log = logging.getLogger(__name__)
+
+
+def execute_run(
+    db: Database,
+    settings: Settings,
+    run_id: int,
+    clock: Callable[[], datetime],
+    task_id: str | None = None,
+) -> list[int]:
+    """Fill the run's new orders against the run's stored books; returns the run's fill ids.
+
+    The portfolio lock serialises executions; an order is filled only while its status is
+    "new", and fills.order_id is unique: a redelivered or re-run task fills nothing twice.
+    """
+    validate("stage_message", {"run_id": run_id})
+    limits = rules.RiskLimits.from_settings(settings)
+    broker = PaperBroker(settings.max_slippage_pct)
+    now = clock()
+    with db.transaction() as session:
+        if session.get(MarketDataRun, run_id) is None:
+            raise UnknownRunError(f"market-data run {run_id} does not exist")
+        locked = lock_portfolio(session, settings, now)
+        state, risk, stops = locked.state, locked.risk, dict(locked.stops)
+        orders = session.scalars(
+            select(Order).where(Order.run_id == run_id, Order.status == "new").order_by(Order.id)
+        ).all()
+        for order in orders:
+            market = market_view(session, run_id, order.symbol)
+            rules_ = symbol_rules(session, order.symbol)
+            side = Side(order.side)
+            try:
+                if market is None or rules_ is None:
+                    raise OrderRejected("no_book", f"no stored book or rules for {order.symbol}")
+                size = order.size
+                if side is Side.BUY and market.best_ask is not None:
+                    # The broker refuses anything worse than this price, so this much is payable.
+                    worst = market.best_ask * (1 + settings.max_slippage_pct)
+                    payable = affordable_qty(state, worst, rules_.taker_fee, rules_.qty_precision)
+                    size = min(size, payable)
+                fill = broker.market_order(order.symbol, side, size, market, rules_)
+            except OrderRejected as rejected:
+                _reject(session, order, rejected, run_id, now)
+                if rejected.reason == "slippage":
+                    risk, alerts = rules.trip_breaker(risk, limits, now, rejected.detail)
+                    store_alerts(session, alerts, source="execution", run_id=run_id)
+                continue
+            state, realized = apply_fill(state, fill)
+            upsert(
+                session,
+                FillRecord,
+                [
+                    {
+                        "order_id": order.id,
+                        "symbol": fill.symbol,
+                        "side": str(fill.side),
+                        "qty": fill.qty,
+                        "price": fill.avg_price,
+                        "notional": fill.notional,
+                        "fee": fill.fee,
+                        "slippage_pct": fill.slippage_pct,
+                        "realized_pnl": realized,
+                        "filled_at": now,
+                        "task_id": task_id,
+                    }
+                ],
+                ["order_id"],
+                update=False,
+            )
+            order.status, order.updated_at = "filled", now
+            if side is Side.BUY:
+                stops[order.symbol] = rules.stop_price(
+                    state.positions[order.symbol].avg_entry, limits
+                )
+            validate(
+                "order_result", result_payload(order.id, "FILLED", fill.avg_price, fill.fee, now)
+            )
+
+        prices = latest_prices(session, list(state.positions))
+        state = roll_day(mark_to_market(state, prices), now)
+        risk, alerts = rules.check_state(state, risk, limits, now)
+        store_alerts(session, alerts, source="execution", run_id=run_id)
+        save_state(session, locked.row, state, now, stops)
+        save_risk(locked.row, risk)
+        upsert(
+            session,
+            EquitySnapshot,
+            [
+                {
+                    "portfolio_id": locked.row.id,
+                    "run_id": run_id,
+                    "equity": state.equity,
+                    "cash": state.cash,
+                    "exposure": state.exposure,
+                    "drawdown_pct": state.daily_drawdown_pct,
+                    "daily_pnl": daily_pnl(state),
+                    "taken_at": now,
+                }
+            ],
+            ["portfolio_id", "run_id"],
+        )
+        ids = list(
+            session.scalars(
+                select(FillRecord.id)
+                .join(Order)
+                .where(Order.run_id == run_id)
+                .order_by(FillRecord.id)
+            )
+        )
+    log.info(
+        "orders executed",
+        extra={
+            "run_id": run_id,
+            "orders": len(orders),
+            "fills": len(ids),
+            "equity": str(state.equity),
+        },
+    )
+    return ids
+
+
+def result_payload(
+    order_id: int,
+    status: str,
+    price: Decimal | None,
+    fees: Decimal,
+    now: datetime,
+    reason: str | None = None,
+) -> dict:
+    return {
+        "order_id": order_id,
+        "status": status,
+        "fill_price": None if price is None else format(price, "f"),
+        "fees": format(fees, "f"),
+        "timestamp": now.isoformat(),
+        "reason": reason,
+    }
+
+
+def _reject(session, order: Order, rejected: OrderRejected, run_id: int, now: datetime) -> None:
+    order.status, order.updated_at = "rejected", now
+    order.reject_reason = f"{rejected.reason}: {rejected.detail}"
+    validate(
+        "order_result",
+        result_payload(order.id, "REJECTED", None, Decimal(0), now, order.reject_reason),
+    )
+    log.warning("order rejected", extra={"order_id": order.id, "reason": order.reject_reason})
+    if rejected.reason in ("below_min_qty", "below_min_notional", "bad_qty"):
+        return
+    alert = Alert(
+        AlertCode.RISK_LIMIT,
+        AlertLevel.WARNING,
+        f"order {order.client_order_id} for {order.symbol} rejected: {order.reject_reason}",
+        now,
+        order.symbol,
+    )
+    if rejected.reason != "slippage":
+        store_alerts(session, [alert], source="execution", run_id=run_id)

@@ -1,0 +1,77 @@
+"""What risk and execution see of a symbol: the run's stored book and ticker, and its rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from statistics import median
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.trading import MarketView, SymbolRules
+from app.models import BookSnapshot, Market, TickerSnapshot
+
+SPREAD_HISTORY = 20
+
+
+def _levels(raw: list) -> tuple[tuple[Decimal, Decimal], ...]:
+    return tuple((Decimal(p), Decimal(q)) for p, q in raw)
+
+
+def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None:
+    """The run's view of `symbol`, or None when the run stored no book or ticker for it."""
+    book = session.scalar(
+        select(BookSnapshot).where(BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol)
+    )
+    ticker = session.scalar(
+        select(TickerSnapshot).where(
+            TickerSnapshot.run_id == run_id, TickerSnapshot.symbol == symbol
+        )
+    )
+    if book is None or ticker is None:
+        return None
+    previous = session.scalars(
+        select(BookSnapshot)
+        .where(BookSnapshot.symbol == symbol, BookSnapshot.run_id < run_id)
+        .order_by(BookSnapshot.run_id.desc())
+        .limit(SPREAD_HISTORY)
+    ).all()
+    spreads = [(b.best_ask - b.best_bid) / ((b.best_ask + b.best_bid) / 2) for b in previous]
+    return MarketView(
+        symbol=symbol,
+        last_price=ticker.last_price,
+        bids=_levels(book.bids),
+        asks=_levels(book.asks),
+        data_time=min(ticker.close_time, book.fetched_at),
+        typical_spread_pct=median(spreads) if len(spreads) >= 3 else None,
+    )
+
+
+def symbol_rules(session: Session, symbol: str) -> SymbolRules | None:
+    market = session.get(Market, symbol)
+    if market is None:
+        return None
+    return SymbolRules(
+        symbol=symbol,
+        qty_precision=market.base_asset_precision,
+        price_precision=market.quote_asset_precision,
+        min_qty=market.min_qty or Decimal(0),
+        min_notional=market.min_notional or Decimal(0),
+        taker_fee=market.taker_commission or Decimal(0),
+        maker_fee=market.maker_commission or Decimal(0),
+    )
+
+
+def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
+    """The newest stored last price of each symbol."""
+    prices: dict[str, Decimal] = {}
+    for symbol in symbols:
+        price = session.scalar(
+            select(TickerSnapshot.last_price)
+            .where(TickerSnapshot.symbol == symbol)
+            .order_by(TickerSnapshot.run_id.desc())
+            .limit(1)
+        )
+        if price is not None:
+            prices[symbol] = price
+    return prices

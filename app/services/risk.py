@@ -1,0 +1,227 @@
+"""The risk stage: the six layers over a run's signals, and the operator's controls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.domain import risk as rules
+from app.domain.book import walk_book
+from app.domain.portfolio import mark_to_market, roll_day
+from app.domain.trading import (
+    Alert,
+    AlertCode,
+    AlertLevel,
+    LayerVerdict,
+    PortfolioState,
+    Position,
+    RiskDecision,
+    Side,
+    Signal,
+)
+from app.events import validate
+from app.extensions import Database
+from app.models import MarketDataRun, Order, RiskDecisionRecord, SignalRecord
+from app.services.alerts import store_alerts
+from app.services.market_view import latest_prices, market_view
+from app.services.portfolio import lock_portfolio, save_risk, save_state
+from app.services.signals import UnknownRunError
+
+log = logging.getLogger(__name__)
+
+
+def verdict_dict(v: LayerVerdict) -> dict[str, Any]:
+    return {
+        "layer": v.layer,
+        "name": v.name,
+        "passed": v.passed,
+        "action": v.action,
+        "values": dict(v.values),
+    }
+
+
+def decide_run(
+    db: Database,
+    settings: Settings,
+    run_id: int,
+    clock: Callable[[], datetime],
+    task_id: str | None = None,
+) -> list[int]:
+    """Decide every undecided signal of the run; returns the ids of the run's orders."""
+    validate("stage_message", {"run_id": run_id})
+    limits = rules.RiskLimits.from_settings(settings)
+    now = clock()
+    with db.transaction() as session:
+        if session.get(MarketDataRun, run_id) is None:
+            raise UnknownRunError(f"market-data run {run_id} does not exist")
+        locked = lock_portfolio(session, settings, now)
+        prices = latest_prices(session, list(locked.state.positions))
+        state = roll_day(mark_to_market(locked.state, prices), now)
+        risk, alerts = rules.check_state(state, locked.risk, limits, now)
+        store_alerts(session, alerts, source="risk", run_id=run_id)
+        state = _with_pending_orders(session, state, run_id)
+
+        decided = select(RiskDecisionRecord.signal_id)
+        pending = session.scalars(
+            select(SignalRecord)
+            .where(SignalRecord.run_id == run_id, SignalRecord.id.not_in(decided))
+            .order_by(
+                SignalRecord.is_exit.desc(), SignalRecord.signal_strength.desc(), SignalRecord.id
+            )
+        ).all()
+        for record in pending:
+            signal = _signal(record)
+            market = market_view(session, run_id, record.symbol)
+            if market is None:
+                decision = _no_market(risk)
+            else:
+                decision = rules.decide(signal, state, market, risk, limits, now)
+            risk = decision.state
+            store_alerts(session, decision.alerts, source="risk", run_id=run_id)
+            row = RiskDecisionRecord(
+                signal_id=record.id,
+                approved=decision.approved,
+                size=decision.size,
+                rejected_by=decision.rejected_by,
+                stop_price=decision.stop_price,
+                verdicts=[verdict_dict(v) for v in decision.verdicts],
+                decided_at=now,
+                task_id=task_id,
+            )
+            session.add(row)
+            session.flush()
+            if decision.approved and market is not None:
+                order = _order(locked.row.id, run_id, record, row, decision, market, now)
+                session.add(order)
+                state = _apply_estimate(state, order)
+        save_risk(locked.row, risk)
+        save_state(
+            session,
+            locked.row,
+            replace(locked.state, day=state.day, day_start_equity=state.day_start_equity),
+            now,
+        )
+        ids = list(session.scalars(select(Order.id).where(Order.run_id == run_id)))
+    log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
+    return ids
+
+
+def _signal(r: SignalRecord) -> Signal:
+    return Signal(
+        symbol=r.symbol,
+        direction=Side(r.direction),
+        size=r.size,
+        signal_strength=r.signal_strength,
+        timestamp=r.timestamp,
+        price=r.price,
+        reason=r.reason,
+        is_exit=r.is_exit,
+    )
+
+
+def _no_market(risk: rules.RiskState) -> RiskDecision:
+    verdict = LayerVerdict(3, "data_staleness", False, "reject", {"market_data": "missing"})
+    return RiskDecision(False, Decimal(0), (verdict,), (), risk, rejected_by="data_staleness")
+
+
+def _order(portfolio_id, run_id, signal, decision_row, decision, market, now) -> Order:
+    side = Side(signal.direction)
+    levels = market.asks if side is Side.BUY else market.bids
+    walk = walk_book(levels, decision.size)
+    est_price = walk.avg_price or market.last_price
+    checks = [verdict_dict(v) for v in decision.verdicts]
+    payload = {
+        "client_order_id": f"cdb-{signal.id}",
+        "symbol": signal.symbol,
+        "side": str(side),
+        "size": format(decision.size, "f"),
+        "approved_by": [v["name"] for v in checks if v["passed"]],
+        "risk_checks": checks,
+        "timestamp": now.isoformat(),
+    }
+    validate("order", payload)
+    return Order(
+        client_order_id=payload["client_order_id"],
+        portfolio_id=portfolio_id,
+        run_id=run_id,
+        signal_id=signal.id,
+        decision_id=decision_row.id,
+        symbol=signal.symbol,
+        side=str(side),
+        size=decision.size,
+        est_price=est_price,
+        status="new",
+        reject_reason=None,
+        approved_by=payload["approved_by"],
+        risk_checks=checks,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _apply_estimate(state: PortfolioState, order: Order) -> PortfolioState:
+    """Count an approved, not yet filled order as if filled, so later checks see it."""
+    positions = dict(state.positions)
+    held = positions.get(order.symbol)
+    notional = order.size * order.est_price
+    if order.side == "BUY":
+        qty = (held.qty if held else 0) + order.size
+        avg = ((held.qty * held.avg_entry if held else 0) + notional) / qty
+        positions[order.symbol] = Position(order.symbol, qty, avg, order.est_price)
+        return replace(state, cash=state.cash - notional, positions=positions)
+    if held is not None:
+        left = held.qty - order.size
+        if left > 0:
+            positions[order.symbol] = replace(held, qty=left)
+        else:
+            positions.pop(order.symbol)
+    return replace(state, cash=state.cash + notional, positions=positions)
+
+
+def _with_pending_orders(session, state: PortfolioState, run_id: int) -> PortfolioState:
+    for order in session.scalars(select(Order).where(Order.status == "new")):
+        state = _apply_estimate(state, order)
+    return state
+
+
+# --- operator controls ----------------------------------------------------------------
+
+
+def operator_action(
+    db: Database,
+    settings: Settings,
+    action: str,
+    clock: Callable[[], datetime],
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """halt / resume / release-drawdown, recorded as an alert for the audit trail."""
+    now = clock()
+    with db.transaction() as session:
+        locked = lock_portfolio(session, settings, now)
+        if action == "halt":
+            risk = rules.halt(locked.risk, reason or "operator", now)
+            message = f"trading halted by operator: {reason or 'no reason given'}"
+        elif action == "resume":
+            risk = rules.resume(locked.risk)
+            message = "trading resumed by operator"
+        elif action == "release-drawdown":
+            risk = rules.release_drawdown(locked.risk)
+            message = "drawdown halt released by operator"
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        level = AlertLevel.CRITICAL if action == "halt" else AlertLevel.WARNING
+        store_alerts(
+            session,
+            [Alert(AlertCode.RISK_LIMIT, level, message, now)],
+            source="operator",
+            run_id=None,
+        )
+        save_risk(locked.row, risk)
+    return {"action": action, "state": asdict(risk)}

@@ -1,0 +1,77 @@
+"""Every Celery task run, recorded from Celery's signals into task_runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import Database
+from app.models import TaskRun
+from app.services.store import upsert
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
+    request = task.request
+    delivery = getattr(request, "delivery_info", None) or {}
+    now = datetime.now(UTC)
+    row = {
+        "task_id": task_id,
+        "name": task.name,
+        "queue": delivery.get("routing_key"),
+        "args": _jsonable(list(args or [])),
+        "kwargs": _jsonable(dict(kwargs or {})),
+        "state": "STARTED",
+        "started_at": now,
+        "parent_task_id": getattr(request, "parent_id", None),
+        "root_task_id": getattr(request, "root_id", None),
+        "rerun_of": (getattr(request, "headers", None) or {}).get("cdb_rerun_of"),
+        "attempts": 1,
+    }
+    try:
+        with db.transaction() as session:
+            existing = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+            if existing is None:
+                upsert(session, TaskRun, [row], ["task_id"], update=False)
+            else:  # delivered again (worker lost, or re-sent with the same id)
+                existing.attempts += 1
+                existing.state, existing.started_at = "STARTED", now
+                existing.finished_at = existing.error = existing.traceback = None
+    except SQLAlchemyError:
+        log.exception("could not record the start of task %s", task_id)
+
+
+def record_end(
+    db: Database,
+    task_id: str,
+    state: str,
+    result: Any = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> None:
+    now = datetime.now(UTC)
+    try:
+        with db.transaction() as session:
+            run = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+            if run is None:
+                return
+            if error is not None or run.state != "FAILURE":
+                run.state = state
+            run.finished_at = now
+            run.runtime_ms = int((now - run.started_at).total_seconds() * 1000)
+            if result is not None:
+                run.result = json.dumps(result, default=str)[:2000]
+            if error is not None:
+                run.error, run.traceback = error[:4000], (traceback or "")[:20000]
+    except SQLAlchemyError:
+        log.exception("could not record the end of task %s", task_id)
