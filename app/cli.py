@@ -376,6 +376,43 @@ def stats(ctx: click.Context) -> None:
         _emit(statistics(session))
 
 
+@main.command("export")
+@click.argument("file", type=click.File("w"))
+@click.option("--from-run", type=int, help="First market-data run id (default: the first).")
+@click.option("--to-run", type=int, help="Last market-data run id (default: the last).")
+@click.pass_context
+def export(ctx: click.Context, file, from_run: int | None, to_run: int | None) -> None:  # type: ignore[no-untyped-def]
+    """Write recorded market-data runs to FILE (JSON lines) for `cdb replay`."""
+    from app.services.replay import export_session
+
+    settings, database = _app(ctx)
+    count = export_session(database, settings, file, from_run, to_run)
+    _emit({"file": file.name, "runs": count})
+
+
+@main.command("replay")
+@click.argument("file", type=click.File("r"))
+@click.pass_context
+def replay(ctx: click.Context, file) -> None:  # type: ignore[no-untyped-def]
+    """Feed a recorded session through signals, risk and execution; print the summary.
+
+    Runs on a throwaway database with the data's clock: the same file always gives the
+    same decisions and fills (compare the digest)."""
+    from app.services.replay import ReplayError, replay_session
+
+    settings = _settings(ctx)
+
+    def progress(runs: int) -> None:
+        if runs % 10 == 0:
+            click.echo(f"replayed {runs} runs", err=True)
+
+    try:
+        _emit(replay_session(settings, file, progress))
+    except ReplayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 @main.group()
 def risk() -> None:
     """Operator controls: halt, resume, release a drawdown halt."""

@@ -50,6 +50,12 @@ class Database:
             session.rollback()
             raise
 
+    def dispose(self) -> None:
+        self.session.remove()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def dispose_after_fork(self) -> None:
         """A forked worker must not share the parent's pooled connections."""
         self.session.remove()

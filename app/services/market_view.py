@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from statistics import median
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
@@ -75,3 +76,13 @@ def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
         if price is not None:
             prices[symbol] = price
     return prices
+
+
+def newest_data_time(session: Session) -> datetime | None:
+    """When the newest stored market data was current (the latest ticker close time)."""
+    newest = session.scalar(select(func.max(TickerSnapshot.run_id)))
+    if newest is None:
+        return None
+    return session.scalar(
+        select(func.max(TickerSnapshot.close_time)).where(TickerSnapshot.run_id == newest)
+    )

@@ -30,7 +30,7 @@ from app.events import validate
 from app.extensions import Database
 from app.models import MarketDataRun, Order, RiskDecisionRecord, SignalRecord
 from app.services.alerts import store_alerts
-from app.services.market_view import latest_prices, market_view
+from app.services.market_view import latest_prices, market_view, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.signals import UnknownRunError
 
@@ -65,7 +65,8 @@ def decide_run(
         prices = latest_prices(session, list(locked.state.positions))
         state = roll_day(mark_to_market(locked.state, prices), now)
         risk, alerts = rules.check_state(state, locked.risk, limits, now)
-        store_alerts(session, alerts, source="risk", run_id=run_id)
+        risk, stale = rules.check_freshness(risk, newest_data_time(session), limits, now)
+        store_alerts(session, alerts + stale, source="risk", run_id=run_id)
         state = _with_pending_orders(session, state, run_id)
 
         decided = select(RiskDecisionRecord.signal_id)
@@ -206,7 +207,7 @@ def operator_action(
     with db.transaction() as session:
         locked = lock_portfolio(session, settings, now)
         if action == "halt":
-            risk = rules.halt(locked.risk, reason or "operator", now)
+            risk = rules.halt(locked.risk, reason or "", now)
             message = f"trading halted by operator: {reason or 'no reason given'}"
         elif action == "resume":
             risk = rules.resume(locked.risk)

@@ -1,0 +1,234 @@
+"""Export recorded market-data runs, and replay them through the same signal, risk and
+execution code on a throwaway database, with the data's clock instead of the wall clock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import select
+
+from app import migrate
+from app.config import Settings
+from app.extensions import Database
+from app.models import (
+    Base,
+    BookSnapshot,
+    FillRecord,
+    Kline,
+    Market,
+    MarketDataRun,
+    Order,
+    Portfolio,
+    RiskDecisionRecord,
+    TickerSnapshot,
+)
+from app.models.base import ExactDecimal, UTCDateTime
+from app.services.execution import execute_run
+from app.services.market_data import kline_limit
+from app.services.risk import decide_run
+from app.services.signals import run_signals
+from app.services.store import upsert
+
+FORMAT = "cdb-market-session/1"
+
+
+class ReplayError(ValueError):
+    """The file is not a market session this version can replay."""
+
+
+def _dump(row: Base) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if isinstance(value, Decimal):
+            value = format(value, "f")
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[column.key] = value
+    return out
+
+
+def _load(model: type[Base], data: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for column in model.__table__.columns:
+        if column.key in skip or column.key not in data:
+            continue
+        value = data[column.key]
+        if value is not None and isinstance(column.type, ExactDecimal):
+            value = Decimal(value)
+        elif value is not None and isinstance(column.type, UTCDateTime):
+            value = datetime.fromisoformat(value)
+        row[column.key] = value
+    return row
+
+
+def export_session(
+    db: Database, settings: Settings, out: TextIO, first: int | None, last: int | None
+) -> int:
+    """Write the finished runs in [first, last] as JSON lines; returns how many."""
+    limit = kline_limit(settings.interval, settings.lookback_minutes)
+    count = 0
+    with db.transaction() as session:
+        header = {
+            "type": "header",
+            "format": FORMAT,
+            "interval": settings.interval,
+            "lookback_minutes": settings.lookback_minutes,
+        }
+        out.write(json.dumps(header) + "\n")
+        markets = [_dump(m) for m in session.scalars(select(Market).order_by(Market.symbol))]
+        out.write(json.dumps({"type": "markets", "markets": markets}) + "\n")
+        query = select(MarketDataRun).where(MarketDataRun.status != "running")
+        if first is not None:
+            query = query.where(MarketDataRun.id >= first)
+        if last is not None:
+            query = query.where(MarketDataRun.id <= last)
+        for run in session.scalars(query.order_by(MarketDataRun.id)):
+            klines = []
+            for symbol in run.stored_symbols:
+                klines += [
+                    _dump(k)
+                    for k in session.scalars(
+                        select(Kline)
+                        .where(
+                            Kline.symbol == symbol,
+                            Kline.interval == settings.interval,
+                            Kline.open_time <= run.started_at,
+                        )
+                        .order_by(Kline.open_time.desc())
+                        .limit(limit)
+                    )
+                ]
+            record = {
+                "type": "run",
+                "run": _dump(run),
+                "tickers": [
+                    _dump(t)
+                    for t in session.scalars(
+                        select(TickerSnapshot).where(TickerSnapshot.run_id == run.id)
+                    )
+                ],
+                "books": [
+                    _dump(b)
+                    for b in session.scalars(
+                        select(BookSnapshot).where(BookSnapshot.run_id == run.id)
+                    )
+                ],
+                "klines": klines,
+            }
+            out.write(json.dumps(record) + "\n")
+            count += 1
+    return count
+
+
+def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReplayError(f"line {number}: not JSON ({exc.msg})") from None
+
+
+def replay_session(
+    settings: Settings, source: TextIO, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Feed every recorded run through signals → risk → execution; returns the summary."""
+    with tempfile.TemporaryDirectory(prefix="cdb-replay-") as folder:
+        url = f"sqlite:///{Path(folder) / 'replay.sqlite3'}"
+        migrate.upgrade(url)
+        db = Database()
+        db.configure(url)
+        replay_settings = settings.model_copy(update={"database_url": url})
+        runs = 0
+        records = _records(iter(source))
+        header = next(records, None)
+        if not header or header.get("type") != "header" or header.get("format") != FORMAT:
+            raise ReplayError(f"not a {FORMAT} file (export one with `cdb export`)")
+        replay_settings = replay_settings.model_copy(
+            update={"interval": header["interval"], "lookback_minutes": header["lookback_minutes"]}
+        )
+        for record in records:
+            if record.get("type") == "markets":
+                with db.transaction() as session:
+                    upsert(
+                        session, Market, [_load(Market, m) for m in record["markets"]], ["symbol"]
+                    )
+            elif record.get("type") == "run":
+                clock = _import_run(db, record)
+                run_id = record["run"]["id"]
+                run_signals(db, replay_settings, run_id, clock)
+                decide_run(db, replay_settings, run_id, clock)
+                execute_run(db, replay_settings, run_id, clock)
+                runs += 1
+                if progress:
+                    progress(runs)
+            else:
+                raise ReplayError(f"unknown record type {record.get('type')!r}")
+        summary = _summary(db, runs)
+        db.dispose()
+        return summary
+
+
+def _import_run(db: Database, record: dict[str, Any]) -> Callable[[], datetime]:
+    run = _load(MarketDataRun, record["run"])
+    with db.transaction() as session:
+        upsert(session, MarketDataRun, [run], ["id"])
+        upsert(
+            session,
+            TickerSnapshot,
+            [_load(TickerSnapshot, t, ("id",)) for t in record["tickers"]],
+            ["run_id", "symbol"],
+        )
+        upsert(
+            session,
+            BookSnapshot,
+            [_load(BookSnapshot, b, ("id",)) for b in record["books"]],
+            ["run_id", "symbol"],
+        )
+        upsert(
+            session,
+            Kline,
+            [_load(Kline, k, ("id", "run_id")) for k in record["klines"]],
+            ["symbol", "interval", "open_time"],
+        )
+    moment = run["finished_at"] or run["started_at"]
+    return lambda: moment
+
+
+def _summary(db: Database, runs: int) -> dict[str, Any]:
+    with db.transaction() as session:
+        portfolio = session.scalar(select(Portfolio))
+        decisions = session.scalars(select(RiskDecisionRecord).order_by(RiskDecisionRecord.id))
+        orders = session.scalars(select(Order).order_by(Order.id)).all()
+        fills = session.scalars(select(FillRecord).order_by(FillRecord.id)).all()
+        trail = json.dumps(
+            {
+                "decisions": [
+                    [d.signal_id, d.approved, str(d.size), d.rejected_by] for d in decisions
+                ],
+                "fills": [
+                    [f.order_id, f.side, str(f.qty), str(f.price), str(f.fee)] for f in fills
+                ],
+            },
+            sort_keys=True,
+        )
+        return {
+            "runs": runs,
+            "orders": len(orders),
+            "fills": len(fills),
+            "rejected_orders": sum(1 for o in orders if o.status == "rejected"),
+            "cash": portfolio.cash if portfolio else None,
+            "realized_pnl": portfolio.realized_pnl if portfolio else None,
+            "fees_paid": portfolio.fees_paid if portfolio else None,
+            "halted": portfolio.halted if portfolio else False,
+            "digest": hashlib.sha256(trail.encode()).hexdigest(),
+        }
