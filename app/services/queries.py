@@ -27,6 +27,8 @@ from app.models import (
 )
 from app.services.market_view import latest_prices
 
+PCT = Decimal("0.000001")  # fractions shown to 0.0001 %
+
 
 def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
     row = session.scalar(select(Portfolio).where(Portfolio.name == "default"))
@@ -49,7 +51,7 @@ def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
         "cash": row.cash,
         "equity": state.equity,
         "exposure": state.exposure,
-        "exposure_pct": state.exposure_pct,
+        "exposure_pct": state.exposure_pct.quantize(PCT),
         "initial_capital": row.initial_capital,
         "realized_pnl": row.realized_pnl,
         "unrealized_pnl": sum((p.unrealized_pnl for p in positions.values()), Decimal(0)),
@@ -57,7 +59,7 @@ def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
         "day": row.day.isoformat(),
         "day_start_equity": row.day_start_equity,
         "daily_pnl": state.equity - row.day_start_equity,
-        "daily_drawdown_pct": state.daily_drawdown_pct,
+        "daily_drawdown_pct": state.daily_drawdown_pct.quantize(PCT),
         "halted": row.halted,
         "halt_reason": row.halt_reason,
         "paused": bool(paused_until and paused_until > now) or row.stale_paused,

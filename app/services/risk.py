@@ -217,12 +217,10 @@ def operator_action(
             message = "drawdown halt released by operator"
         else:
             raise ValueError(f"unknown action {action!r}")
-        level = AlertLevel.CRITICAL if action == "halt" else AlertLevel.WARNING
-        store_alerts(
-            session,
-            [Alert(AlertCode.RISK_LIMIT, level, message, now)],
-            source="operator",
-            run_id=None,
-        )
-        save_risk(locked.row, risk)
-    return {"action": action, "state": asdict(risk)}
+        changed = risk != locked.risk
+        if changed:  # only what really changed goes into the audit trail
+            level = AlertLevel.CRITICAL if action == "halt" else AlertLevel.WARNING
+            alert = Alert(AlertCode.RISK_LIMIT, level, message, now)
+            store_alerts(session, [alert], source="operator", run_id=None)
+            save_risk(locked.row, risk)
+    return {"action": action, "changed": changed, "state": asdict(risk)}

@@ -278,3 +278,23 @@ def test_frozen_data_pauses_new_orders_until_fresh_data(
     httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
     run_pipeline(celery_client, engine)
     assert one(engine, "SELECT stale_paused FROM portfolios") is False
+
+
+def test_a_bad_stage_payload_is_rejected_once_with_a_stored_reason(
+    worker, celery_client, engine, clean
+):
+    bad = celery_client.send_task(celeryconfig.RISK_TASK, args=["not-a-run-id"]).id
+    missing = celery_client.send_task(celeryconfig.SIGNALS_TASK, args=[999999]).id
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        failed = rows(engine, "SELECT * FROM task_runs WHERE state = 'FAILURE'")
+        if len(failed) >= 2:
+            break
+        time.sleep(0.2)
+    by_id = {r["task_id"]: r for r in failed}
+    assert "invalid stage_message payload" in by_id[bad]["error"]
+    assert "run_id='not-a-run-id'" in by_id[bad]["error"]
+    assert "does not exist" in by_id[missing]["error"]
+    time.sleep(2)  # no retry loop: each ran once
+    assert all(r["attempts"] == 1 for r in by_id.values())
+    assert one(engine, "SELECT count(*) FROM task_runs") == 2

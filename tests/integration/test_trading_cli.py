@@ -1,0 +1,106 @@
+"""The trading CLI as a user drives it: run-once, portfolio, orders, trace, risk, replay."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from app.exchange.simulator import SimulatorServer
+from tests.integration.test_cli import cdb
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with SimulatorServer(n_symbols=120, seed=5) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def traded(sim, tmp_path_factory):
+    """A state folder whose SQLite database has seen three pipeline passes."""
+    state = tmp_path_factory.mktemp("trading")
+    assert cdb("db", "upgrade", tmp_path=state).returncode == 0
+    passes = []
+    for _ in range(3):
+        proc = cdb("pipeline", "run-once", sim=sim, tmp_path=state, MIN_QUOTE_VOLUME="0", TOP_N="8")
+        assert proc.returncode == 0, proc.stderr
+        passes.append(json.loads(proc.stdout))
+    return state, passes
+
+
+def run(state, *args, **env):
+    proc = cdb(*args, tmp_path=state, **env)
+    return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
+
+
+def test_run_once_trades_on_paper_and_the_portfolio_adds_up(traded):
+    state, passes = traded
+    assert all(p["market_data"] == "ok" for p in passes)
+    assert sum(p["fills"] for p in passes) >= 1
+    _, portfolio = run(state, "portfolio")
+    positions = portfolio["positions"]
+    assert positions
+    value = sum(Decimal(p["market_value"]) for p in positions)
+    assert Decimal(portfolio["equity"]) == Decimal(portfolio["cash"]) + value
+    assert Decimal(portfolio["exposure"]) == value
+    assert portfolio["halted"] is False
+
+
+def test_orders_and_trace_tell_the_whole_story(traded):
+    state, _ = traded
+    _, orders = run(state, "orders", "--limit", "50")
+    filled = [o for o in orders if o["status"] == "filled"]
+    assert filled and all(o["fill"] for o in filled)
+    _, trace = run(state, "trace", str(filled[0]["order_id"]))
+    assert trace["order"]["client_order_id"] == f"cdb-{trace['signal']['signal_id']}"
+    assert [layer["layer"] for layer in trace["risk"]["layers"]] == [1, 2, 3, 4, 5, 6]
+    assert all(layer["values"] for layer in trace["risk"]["layers"])
+    assert trace["market_data"]["book"]["best_ask"]
+    assert trace["fill"]["price"] == filled[0]["fill"]["price"]
+    proc, _ = run(state, "trace", "999999")
+    assert proc.returncode == 2 and "no order 999999" in proc.stderr
+
+
+def test_halt_blocks_resume_releases_and_everything_is_audited(traded, sim):
+    state, _ = traded
+    _, halted = run(state, "risk", "halt", "--reason", "manual check")
+    assert halted["changed"] and halted["state"]["halted"]
+    proc, _ = run(state, "risk", "release-drawdown")
+    assert proc.returncode == 0
+    _, portfolio = run(state, "portfolio")
+    assert portfolio["halted"] is True and "manual check" in portfolio["halt_reason"]
+    _, resumed = run(state, "risk", "resume")
+    assert resumed["changed"] and not resumed["state"]["halted"]
+    _, alerts = run(state, "alerts", "--limit", "5")
+    messages = [a["message"] for a in alerts if a["source"] == "operator"]
+    assert messages[:2] == [
+        "trading resumed by operator",
+        "trading halted by operator: manual check",
+    ]
+
+
+def test_replaying_an_export_twice_gives_identical_decisions(traded, tmp_path):
+    state, passes = traded
+    export = tmp_path / "session.jsonl"
+    _, exported = run(state, "export", str(export))
+    assert exported["runs"] == len(passes)
+    _, first = run(state, "replay", str(export))
+    _, second = run(state, "replay", str(export))
+    assert first == second
+    assert first["runs"] == len(passes) and first["digest"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "header", "format": "something-else"}\n')
+    proc, _ = run(state, "replay", str(bad))
+    assert proc.returncode == 2 and "cdb export" in proc.stderr
+
+
+def test_stats_answer_the_spec_questions(traded):
+    state, passes = traded
+    _, stats = run(state, "stats")
+    assert sum(stats["trades_per_day"].values()) == sum(p["fills"] for p in passes)
+    assert stats["avg_signal_to_order_seconds"] is not None
+    assert len(stats["equity_curve"]) == len(passes)
