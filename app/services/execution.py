@@ -16,11 +16,11 @@ from app.domain.portfolio import affordable_qty, apply_fill, daily_pnl, mark_to_
 from app.domain.trading import Alert, AlertCode, AlertLevel, Side
 from app.events import validate
 from app.extensions import Database
-from app.models import EquitySnapshot, FillRecord, MarketDataRun, Order
+from app.models import EquitySnapshot, FillRecord, Order
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, symbol_rules
 from app.services.portfolio import lock_portfolio, save_risk, save_state
-from app.services.signals import UnknownRunError
+from app.services.stages import check_stage_message, load_run
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,12 @@ def execute_run(
     The portfolio lock serialises executions; an order is filled only while its status is
     "new", and fills.order_id is unique: a redelivered or re-run task fills nothing twice.
     """
-    validate("stage_message", {"run_id": run_id})
+    check_stage_message(run_id)
     limits = rules.RiskLimits.from_settings(settings)
     broker = PaperBroker(settings.max_slippage_pct)
     now = clock()
     with db.transaction() as session:
-        if session.get(MarketDataRun, run_id) is None:
-            raise UnknownRunError(f"market-data run {run_id} does not exist")
+        load_run(session, run_id)
         locked = lock_portfolio(session, settings, now)
         state, risk, stops = locked.state, locked.risk, dict(locked.stops)
         orders = session.scalars(

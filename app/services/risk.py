@@ -28,11 +28,11 @@ from app.domain.trading import (
 )
 from app.events import validate
 from app.extensions import Database
-from app.models import MarketDataRun, Order, RiskDecisionRecord, SignalRecord
+from app.models import Order, RiskDecisionRecord, SignalRecord
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
-from app.services.signals import UnknownRunError
+from app.services.stages import check_stage_message, load_run
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,11 @@ def decide_run(
     task_id: str | None = None,
 ) -> list[int]:
     """Decide every undecided signal of the run; returns the ids of the run's orders."""
-    validate("stage_message", {"run_id": run_id})
+    check_stage_message(run_id)
     limits = rules.RiskLimits.from_settings(settings)
     now = clock()
     with db.transaction() as session:
-        if session.get(MarketDataRun, run_id) is None:
-            raise UnknownRunError(f"market-data run {run_id} does not exist")
+        load_run(session, run_id)
         locked = lock_portfolio(session, settings, now)
         prices = latest_prices(session, list(locked.state.positions))
         state = roll_day(mark_to_market(locked.state, prices), now)

@@ -17,15 +17,12 @@ from app.domain.strategies import StrategyContext, get_strategy
 from app.domain.trading import PortfolioState, Position, Signal
 from app.events import validate
 from app.extensions import Database
-from app.models import Kline, MarketDataRun, Portfolio, PositionRecord, SignalRecord, TickerSnapshot
+from app.models import Kline, Portfolio, PositionRecord, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
+from app.services.stages import check_stage_message, load_run
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
-
-
-class UnknownRunError(LookupError):
-    """The stage was asked to work on a market-data run that does not exist."""
 
 
 def signal_payload(signal: Signal) -> dict[str, Any]:
@@ -52,12 +49,10 @@ def run_signals(
 
     Idempotent: a signal exists at most once per run and symbol.
     """
-    validate("stage_message", {"run_id": run_id})
+    check_stage_message(run_id)
     now = clock()
     with db.transaction() as session:
-        run = session.get(MarketDataRun, run_id)
-        if run is None:
-            raise UnknownRunError(f"market-data run {run_id} does not exist")
+        run = load_run(session, run_id)
         portfolio = session.scalar(select(Portfolio).where(Portfolio.name == "default"))
         held = {
             r.symbol: Position(r.symbol, r.qty, r.avg_entry, r.last_price)
