@@ -54,6 +54,7 @@ SECRET_FIELDS = (
     "admin_password",
     "flower_basic_auth",
     "gf_security_admin_password",
+    "secret_key",
 )
 
 
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = ""
 
+    # Operator surfaces
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_url: str | None = None  # where the admin panel links to Flower
+    admin_username: str = "admin"
+
     # Secrets: never logged, never shown.
     redis_password: SecretStr | None = None
     postgres_password: SecretStr | None = None
@@ -108,6 +115,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     flower_basic_auth: SecretStr | None = None
     gf_security_admin_password: SecretStr | None = None
+    secret_key: SecretStr | None = None  # Flask session signing; generated per process if unset
 
     @field_validator("symbol_whitelist", mode="before")
     @classmethod
@@ -142,6 +150,13 @@ class Settings(BaseSettings):
 
         if value not in known_strategies():
             raise ValueError(f"unknown strategy; known: {', '.join(known_strategies())}")
+        return value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _user_colon_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("must be user:password")
         return value
 
     @field_validator("mexc_base_url")

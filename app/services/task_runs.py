@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) 
         "started_at": now,
         "parent_task_id": getattr(request, "parent_id", None),
         "root_task_id": getattr(request, "root_id", None),
-        "rerun_of": (getattr(request, "headers", None) or {}).get("cdb_rerun_of"),
+        "rerun_of": _rerun_of(request),
         "attempts": 1,
     }
     try:
@@ -43,8 +44,9 @@ def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) 
             existing = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
             if existing is None:
                 upsert(session, TaskRun, [row], ["task_id"], update=False)
-            else:  # delivered again (worker lost, or re-sent with the same id)
-                existing.attempts += 1
+            else:
+                if existing.state != "PENDING":  # delivered again: worker lost, or re-sent
+                    existing.attempts += 1
                 existing.state, existing.started_at = "STARTED", now
                 existing.finished_at = existing.error = existing.traceback = None
     except SQLAlchemyError:
@@ -75,3 +77,59 @@ def record_end(
                 run.error, run.traceback = error[:4000], (traceback or "")[:20000]
     except SQLAlchemyError:
         log.exception("could not record the end of task %s", task_id)
+
+
+def _rerun_of(request: Any) -> str | None:
+    value = getattr(request, RERUN_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(RERUN_HEADER)
+    return value
+
+
+RERUN_HEADER = "cdb_rerun_of"
+
+
+class TaskRunNotFound(LookupError):
+    pass
+
+
+def rerun(db: Database, celery: Any, task_id: str) -> str:
+    """Send the same task with the same arguments to its queue as a new, linked run.
+
+    Safe for every stage: each is idempotent by its keys, so re-running an execution task
+    never fills an order twice. Returns the new task id (recorded at once as PENDING).
+    """
+    with db.transaction() as session:
+        original = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+        if original is None:
+            raise TaskRunNotFound(f"no task run {task_id}")
+        name, args, kwargs = original.name, list(original.args), dict(original.kwargs)
+    new_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        upsert(
+            session,
+            TaskRun,
+            [
+                {
+                    "task_id": new_id,
+                    "name": name,
+                    "queue": None,
+                    "args": args,
+                    "kwargs": kwargs,
+                    "state": "PENDING",
+                    "started_at": now,
+                    "parent_task_id": None,
+                    "root_task_id": None,
+                    "rerun_of": task_id,
+                    "attempts": 1,
+                }
+            ],
+            ["task_id"],
+            update=False,
+        )
+    celery.send_task(
+        name, args=args, kwargs=kwargs, task_id=new_id, headers={RERUN_HEADER: task_id}
+    )
+    log.info("task re-run", extra={"task": name, "task_id": new_id, "rerun_of": task_id})
+    return new_id

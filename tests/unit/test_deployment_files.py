@@ -81,7 +81,9 @@ def test_env_template_loads_once_secrets_are_filled_in(tmp_path, monkeypatch):
 
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
-    text = (ROOT / ".env.template").read_text().replace("<SET_IN_ENV>", "x-secret-1")
+    text = (ROOT / ".env.template").read_text()
+    text = text.replace("FLOWER_BASIC_AUTH=<SET_IN_ENV>", "FLOWER_BASIC_AUTH=flower:x-secret-1")
+    text = text.replace("<SET_IN_ENV>", "x-secret-1")
     env_file = tmp_path / ".env"
     env_file.write_text(text)
     settings = load_settings(env_file=env_file)
