@@ -414,6 +414,67 @@ def replay(ctx: click.Context, file) -> None:  # type: ignore[no-untyped-def]
 
 
 @main.group()
+def tasks() -> None:
+    """Recorded Celery task runs, and re-running one by hand."""
+
+
+@tasks.command("list")
+@click.option("--name", help="Only this task, e.g. cdb.execution.run.")
+@click.option("--state", help="Only this state: PENDING, STARTED, SUCCESS, FAILURE.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.pass_context
+def tasks_list(ctx: click.Context, name: str | None, state: str | None, limit: int) -> None:
+    """Newest task runs first."""
+    from sqlalchemy import select
+
+    from app.models import TaskRun
+
+    _, database = _app(ctx)
+    query = select(TaskRun).order_by(TaskRun.started_at.desc(), TaskRun.id.desc()).limit(limit)
+    if name:
+        query = query.where(TaskRun.name == name)
+    if state:
+        query = query.where(TaskRun.state == state.upper())
+    with database.transaction() as session:
+        _emit(
+            [
+                {
+                    "task_id": r.task_id,
+                    "name": r.name,
+                    "queue": r.queue,
+                    "args": r.args,
+                    "kwargs": r.kwargs,
+                    "state": r.state,
+                    "started_at": r.started_at,
+                    "runtime_ms": r.runtime_ms,
+                    "error": r.error,
+                    "rerun_of": r.rerun_of,
+                    "attempts": r.attempts,
+                }
+                for r in session.scalars(query)
+            ]
+        )
+
+
+@tasks.command("rerun")
+@click.argument("task_id")
+@click.pass_context
+def tasks_rerun(ctx: click.Context, task_id: str) -> None:
+    """Send TASK_ID's task again with the same arguments, as a new run linked to it."""
+    from app import create_app
+    from app.services.task_runs import TaskRunNotFound, rerun
+
+    settings, database = _app(ctx)
+    celery = create_app(settings).extensions["celery"]
+    try:
+        new_id = rerun(database, celery, task_id)
+    except TaskRunNotFound as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    _emit({"task_id": new_id, "rerun_of": task_id})
+
+
+@main.group()
 def risk() -> None:
     """Operator controls: halt, resume, release a drawdown halt."""
 
