@@ -121,12 +121,16 @@ def run_market_data(
         run_id = run.id
     log.info("market-data run started", extra={"run_id": run_id, "run_key": run_key})
 
+    unexpected: BaseException | None = None
     try:
         outcome = _fetch_and_store(db, settings, client, run_id, clock)
         error = None
     except ExchangeError as exc:
         outcome, error = None, f"{type(exc).__name__}: {exc}"
         log.error("market-data run failed", extra={"run_id": run_id, "error": error})
+    except Exception as exc:  # a bug or the database: record it, then let the task fail
+        outcome, error, unexpected = None, f"{type(exc).__name__}: {exc}", exc
+        log.exception("market-data run crashed", extra={"run_id": run_id})
 
     with db.transaction() as session:
         run = session.get_one(MarketDataRun, run_id)
@@ -146,6 +150,8 @@ def run_market_data(
             else:
                 run.status = "partial" if outcome["rejections"] else "ok"
         summary = RunSummary.of(run)
+    if unexpected is not None:
+        raise unexpected
     log.info(
         "market-data run finished",
         extra={

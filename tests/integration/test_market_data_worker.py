@@ -164,3 +164,32 @@ def test_beat_triggers_the_market_data_task(start_process, worker, engine, clean
         assert done >= 2, beat.output()
     finally:
         beat.stop()
+
+
+def test_a_crash_inside_a_run_is_recorded_not_left_running(engine, pg_url, sim, clean):
+    from datetime import UTC, datetime
+
+    from app.config import load_settings
+    from app.extensions import Database
+    from app.services.exchange import make_client
+    from app.services.market_data import run_market_data
+
+    database = Database()
+    database.configure(pg_url)
+    settings = load_settings(env_file=None, mexc_base_url=sim.url, min_quote_volume="0")
+    calls = []
+
+    def clock():
+        calls.append(1)
+        if len(calls) == 3:  # after the run is opened, while fetching
+            raise RuntimeError("clock broke")
+        return datetime.now(UTC)
+
+    with make_client(settings) as client, pytest.raises(RuntimeError, match="clock broke"):
+        run_market_data(database, settings, client, run_key="crash-1", trigger="cli", clock=clock)
+    database.dispose()
+    with engine.connect() as conn:
+        status, error = conn.execute(
+            text("SELECT status, error FROM market_data_runs WHERE run_key = 'crash-1'")
+        ).one()
+    assert status == "failed" and "clock broke" in error
