@@ -1,13 +1,38 @@
-# One image for every Python service (migrate, worker, beat); code baked in.
+# One image for every Python service: migrate, web (gunicorn), the per-queue workers,
+# beat and flower. Production bakes the code in; docker-compose.override.yml mounts it.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 STATE_DIR=/tmp/cdb
-RUN groupadd --system --gid 10001 cdb && useradd --system --uid 10001 --gid cdb --no-create-home cdb
+# PYTHONPATH=/app: the code under /app is imported first (not the copy pip put in
+# site-packages), so the dev override's bind mounts take effect without a rebuild.
+# STATE_DIR lives on the tmpfs: the containers run with a read-only root file system.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STATE_DIR=/tmp/cdb
+
+RUN groupadd --system --gid 10001 cdb \
+    && useradd --system --uid 10001 --gid cdb --no-create-home --shell /usr/sbin/nologin cdb
 WORKDIR /app
-COPY pyproject.toml README.md celeryconfig.py ./
+
+# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
+# The empty package skeleton lets pip resolve the project's dependencies; the
+# project itself is uninstalled again and installed for real below.
+COPY pyproject.toml README.md ./
+RUN mkdir -p app workers && touch app/__init__.py workers/__init__.py celeryconfig.py \
+    && pip install . \
+    && pip uninstall --yes claire-de-binaire \
+    && rm -rf app workers celeryconfig.py build *.egg-info
+
+COPY celeryconfig.py ./
 COPY app ./app
 COPY workers ./workers
 COPY migrations ./migrations
-RUN pip install --no-cache-dir .
+# --no-deps: the dependencies are already there; this adds the `cdb` command.
+RUN pip install --no-deps . && rm -rf build *.egg-info
+
 USER cdb:cdb
-CMD ["celery", "-A", "workers", "worker", "-Q", "market_data,signals,risk,execution"]
+EXPOSE 8000 5555
+# Every compose service sets its own command; this default is the web app.
+CMD ["gunicorn", "-b", "0.0.0.0:8000", "-w", "2", "app.wsgi:app"]

@@ -25,6 +25,7 @@ class Database:
 
     def configure(self, url: str) -> None:
         if self._engine is not None and url != self.url:
+            self.session.remove()  # it is bound to the old engine
             self._engine.dispose()
             self._engine = None
         self.url = url

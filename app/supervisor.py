@@ -128,8 +128,8 @@ def run_local_stack(settings: Settings, use_sim: bool, sim_symbols: int, concurr
     children: list[Child] = []
     stopping = False
 
-    def start(name: str, argv: list[str]) -> None:
-        children.append(Child(name, subprocess.Popen(argv, env=env)))
+    def start(name: str, argv: list[str], **extra_env: str) -> None:
+        children.append(Child(name, subprocess.Popen(argv, env={**env, **extra_env})))
         log.info("started %s", name, extra={"child": name, "pid": children[-1].process.pid})
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -186,6 +186,10 @@ def run_local_stack(settings: Settings, use_sim: bool, sim_symbols: int, concurr
         ],
     )
     start("beat", [*celery, "beat", "--loglevel", level])
+    # Gunicorn's worker processes share their HTTP metrics through this folder.
+    multiproc = settings.state_dir.resolve() / "prometheus-multiproc"
+    shutil.rmtree(multiproc, ignore_errors=True)
+    multiproc.mkdir(parents=True)
     start(
         "web",
         [
@@ -200,6 +204,7 @@ def run_local_stack(settings: Settings, use_sim: bool, sim_symbols: int, concurr
             "-",
             "app.wsgi:app",
         ],
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
     )
     # Flower reads FLOWER_BASIC_AUTH and FLOWER_PORT from the environment: no secret in `ps`.
     start("flower", [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"])

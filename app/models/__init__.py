@@ -2,6 +2,7 @@
 
 from app.models.base import Base, ExactDecimal, UTCDateTime
 from app.models.market import BookSnapshot, Kline, Market, TickerSnapshot
+from app.models.operator import OperatorAction, StageLatencyBucket, StageLatencyTotal
 from app.models.runs import MarketDataRun
 from app.models.trading import (
     AlertRecord,
@@ -25,11 +26,14 @@ __all__ = [
     "Kline",
     "Market",
     "MarketDataRun",
+    "OperatorAction",
     "Order",
     "Portfolio",
     "PositionRecord",
     "RiskDecisionRecord",
     "SignalRecord",
+    "StageLatencyBucket",
+    "StageLatencyTotal",
     "TaskRun",
     "TickerSnapshot",
     "UTCDateTime",

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import Database
 from app.models import TaskRun
+from app.services.metrics import observe_task_end
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) 
                 if existing.state != "PENDING":  # delivered again: worker lost, or re-sent
                     existing.attempts += 1
                 existing.state, existing.started_at = "STARTED", now
+                existing.queue = existing.queue or row["queue"]
+                existing.parent_task_id = existing.parent_task_id or row["parent_task_id"]
+                existing.root_task_id = existing.root_task_id or row["root_task_id"]
                 existing.finished_at = existing.error = existing.traceback = None
     except SQLAlchemyError:
         log.exception("could not record the start of task %s", task_id)
@@ -69,6 +73,7 @@ def record_end(
                 return
             if error is not None or run.state != "FAILURE":
                 run.state = state
+            observe_task_end(session, run, now)
             run.finished_at = now
             run.runtime_ms = int((now - run.started_at).total_seconds() * 1000)
             if result is not None:

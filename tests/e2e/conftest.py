@@ -34,6 +34,7 @@ class Stack:
     web: str
     flower: str
     state_dir: str
+    env: dict[str, str]
     lines: list[str] = field(default_factory=list)
 
     def output(self) -> str:
@@ -83,7 +84,7 @@ def stack(tmp_path_factory, redis_prefix) -> Iterator[Stack]:
         text=True,
     )
     stack = Stack(
-        process, f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{flower_port}", str(state)
+        process, f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{flower_port}", str(state), env
     )
 
     def read() -> None:
@@ -92,12 +93,18 @@ def stack(tmp_path_factory, redis_prefix) -> Iterator[Stack]:
             stack.lines.append(line.rstrip())
 
     threading.Thread(target=read, daemon=True).start()
-    stack.wait_until(
-        lambda: httpx.get(f"{stack.web}/health/live", timeout=2).status_code == 200,
-        90,
-        "the web app",
-    )
-    yield stack
+    try:
+        stack.wait_until(
+            lambda: httpx.get(f"{stack.web}/health/live", timeout=2).status_code == 200,
+            90,
+            "the web app",
+        )
+        yield stack
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,49 @@
+"""What the operator surfaces add: an audit of operator actions, stage-latency aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class OperatorAction(Base):
+    """Who did what from the admin panel, and when (halt, resume, re-run, acknowledge...)."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(String(64), index=True)  # task or alert id
+    outcome: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StageLatencyBucket(Base):
+    """A cumulative histogram bucket: how many runs of `stage` took at most `le_ms`.
+
+    Incremented once per finished task run, so a scrape of /metrics reads a few rows
+    instead of the whole task_runs table. A missing row means a count of zero.
+    """
+
+    __tablename__ = "stage_latency_buckets"
+
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    le_ms: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class StageLatencyTotal(Base):
+    """Count and sum of every finished run of a stage (the histogram's +Inf bucket and sum)."""
+
+    __tablename__ = "stage_latency_totals"
+
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    sum_ms: Mapped[int] = mapped_column(BigInteger)

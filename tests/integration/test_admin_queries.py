@@ -1,0 +1,70 @@
+"""Chart series group snapshots by UTC day/bucket the same way on both backends."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.models import EquitySnapshot, Portfolio
+from app.services.admin_queries import daily_pnl, equity_curve
+
+pytestmark = pytest.mark.integration
+
+DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_daily_pnl_is_one_value_per_utc_day(backend, empty_pg_url, tmp_path):
+    url = empty_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path}/cdb.sqlite3"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        session.add(
+            Portfolio(
+                name="default",
+                initial_capital=Decimal(1000),
+                cash=Decimal(1000),
+                realized_pnl=Decimal(0),
+                fees_paid=Decimal(0),
+                day=DAY1.date(),
+                day_start_equity=Decimal(1000),
+                updated_at=DAY1,
+            )
+        )
+        session.flush()
+        stamps = [
+            DAY1,
+            DAY1 + timedelta(hours=3),
+            DAY1 + timedelta(days=1, minutes=5),
+            DAY1 + timedelta(days=1, hours=2),
+        ]
+        for number, when in enumerate(stamps, 1):
+            session.add(
+                EquitySnapshot(
+                    portfolio_id=1,
+                    run_id=None,
+                    equity=Decimal(1000 + number),
+                    cash=Decimal(1000),
+                    exposure=Decimal(number),
+                    drawdown_pct=Decimal(0),
+                    daily_pnl=Decimal(number),
+                    taken_at=when,
+                )
+            )
+        session.commit()
+        days = daily_pnl(session, DAY1 - timedelta(days=1))
+        assert [(when.date(), pnl) for when, pnl in days] == [
+            (DAY1.date(), Decimal(2)),
+            ((DAY1 + timedelta(days=1)).date(), Decimal(4)),
+        ]
+        curve = equity_curve(session, DAY1 - timedelta(hours=1), DAY1 + timedelta(days=2))
+        assert [value for _, value in curve] == [
+            Decimal(1001),
+            Decimal(1002),
+            Decimal(1003),
+            Decimal(1004),
+        ]
+    engine.dispose()
