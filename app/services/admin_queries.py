@@ -89,8 +89,16 @@ def _last_per_bucket(session: Session, since: datetime, width_sec: int) -> list[
 def equity_curve(
     session: Session, since: datetime, now: datetime, points: int = 300
 ) -> list[tuple[datetime, Decimal]]:
-    """At most about `points` (time, equity) pairs from `since` to `now`."""
-    width = max(1, math.ceil((now - since).total_seconds() / points))
+    """At most about `points` (time, equity) pairs from `since` (or the first snapshot after
+    it, so a young bot's curve is not one bucket wide) to `now`."""
+    portfolio = select(Portfolio.id).where(Portfolio.name == "default").scalar_subquery()
+    first = session.scalar(
+        select(func.min(EquitySnapshot.taken_at)).where(
+            EquitySnapshot.portfolio_id == portfolio, EquitySnapshot.taken_at >= since
+        )
+    )
+    start = max(since, first) if first is not None else since
+    width = max(1, math.ceil((now - start).total_seconds() / points))
     return [(s.taken_at, s.equity) for s in _last_per_bucket(session, since, width)]
 
 

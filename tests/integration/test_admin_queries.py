@@ -68,3 +68,41 @@ def test_daily_pnl_is_one_value_per_utc_day(backend, empty_pg_url, tmp_path):
             Decimal(1004),
         ]
     engine.dispose()
+
+
+def test_a_young_curve_is_not_one_bucket_wide(tmp_path):
+    url = f"sqlite:///{tmp_path}/cdb.sqlite3"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    now = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    with Session(engine) as session:
+        session.add(
+            Portfolio(
+                name="default",
+                initial_capital=Decimal(1000),
+                cash=Decimal(1000),
+                realized_pnl=Decimal(0),
+                fees_paid=Decimal(0),
+                day=now.date(),
+                day_start_equity=Decimal(1000),
+                updated_at=now,
+            )
+        )
+        session.flush()
+        for second in range(0, 120, 15):  # two minutes of a bot started just now
+            session.add(
+                EquitySnapshot(
+                    portfolio_id=1,
+                    run_id=None,
+                    equity=Decimal(1000 + second),
+                    cash=Decimal(1000),
+                    exposure=Decimal(0),
+                    drawdown_pct=Decimal(0),
+                    daily_pnl=Decimal(0),
+                    taken_at=now - timedelta(seconds=120 - second),
+                )
+            )
+        session.commit()
+        curve = equity_curve(session, now - timedelta(days=7), now)
+    engine.dispose()
+    assert len(curve) == 8

@@ -88,7 +88,15 @@ def calm_market(sim, symbols):
 
 
 def scenario(sim, symbol: str, **fields) -> None:
-    httpx.post(f"{sim.url}/_sim/scenarios", json={"symbol": symbol, **fields}).raise_for_status()
+    """Move one market; books stay deep so only the moves a test makes trip the risk layers
+    (a replaced scenario resets the factors it does not name)."""
+    # The strategy wants the move inside the current 1m candle: keep clear of its end, so
+    # the run that follows still sees the candle the move happened in.
+    second = time.time() % 60
+    if second > 45:
+        time.sleep(60.5 - second)
+    body = {"symbol": symbol, "depth_factor": "50", **fields}
+    httpx.post(f"{sim.url}/_sim/scenarios", json=body).raise_for_status()
 
 
 def rows(engine, sql: str, **params) -> list[dict]:
@@ -222,7 +230,7 @@ def test_a_rally_fills_exposure_then_orders_are_blocked(
     assert len(decisions) >= 3
     approved = [d for d in decisions if d["approved"]]
     blocked = [d for d in decisions if d["rejected_by"] == "exposure"]
-    assert approved and blocked
+    assert approved and blocked, [(d["symbol"], d["rejected_by"]) for d in decisions]
     equity = one(engine, "SELECT equity FROM equity_snapshots WHERE run_id = :r", r=run["id"])
     exposure = one(engine, "SELECT exposure FROM equity_snapshots WHERE run_id = :r", r=run["id"])
     assert exposure / equity <= 0.25
@@ -261,6 +269,13 @@ def test_a_crash_breaches_drawdown_and_halts(
     # The stop-loss exits still went through.
     exits = rows(engine, "SELECT * FROM signals WHERE run_id = :r AND is_exit", r=run["id"])
     assert {s["symbol"] for s in exits} == set(symbols[:2])
+    exit_orders = rows(
+        engine,
+        "SELECT o.symbol, o.status, o.reject_reason FROM orders o JOIN signals s "
+        "ON s.id = o.signal_id WHERE s.run_id = :r AND s.is_exit",
+        r=run["id"],
+    )
+    assert [o["status"] for o in exit_orders] == ["filled", "filled"], exit_orders
     assert one(engine, "SELECT count(*) FROM positions") == 0
 
 
