@@ -137,6 +137,25 @@ def start_process(stack_env) -> Iterator[Callable[..., Process]]:
         process.stop()
 
 
+def start_all_queue_worker(start_process, node: str, concurrency: int = 1) -> Process:
+    """A worker consuming every stage's queue, ready before it is returned."""
+    import celeryconfig
+
+    process = start_process(
+        "worker",
+        "-Q",
+        ",".join(celeryconfig.QUEUES),
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{node}@%h",
+        "--loglevel",
+        "INFO",
+    )
+    process.wait_for("ready")
+    return process
+
+
 @pytest.fixture(scope="module")
 def worker(start_process) -> Process:
     process = start_process(

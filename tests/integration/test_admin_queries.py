@@ -16,25 +16,29 @@ pytestmark = pytest.mark.integration
 DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
+def add_portfolio(session: Session, when: datetime) -> None:
+    session.add(
+        Portfolio(
+            name="default",
+            initial_capital=Decimal(1000),
+            cash=Decimal(1000),
+            realized_pnl=Decimal(0),
+            fees_paid=Decimal(0),
+            day=when.date(),
+            day_start_equity=Decimal(1000),
+            updated_at=when,
+        )
+    )
+    session.flush()
+
+
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_daily_pnl_is_one_value_per_utc_day(backend, empty_pg_url, tmp_path):
     url = empty_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path}/cdb.sqlite3"
     migrate.upgrade(url)
     engine = create_engine(url)
     with Session(engine) as session:
-        session.add(
-            Portfolio(
-                name="default",
-                initial_capital=Decimal(1000),
-                cash=Decimal(1000),
-                realized_pnl=Decimal(0),
-                fees_paid=Decimal(0),
-                day=DAY1.date(),
-                day_start_equity=Decimal(1000),
-                updated_at=DAY1,
-            )
-        )
-        session.flush()
+        add_portfolio(session, DAY1)
         stamps = [
             DAY1,
             DAY1 + timedelta(hours=3),
@@ -76,19 +80,7 @@ def test_a_young_curve_is_not_one_bucket_wide(tmp_path):
     engine = create_engine(url)
     now = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     with Session(engine) as session:
-        session.add(
-            Portfolio(
-                name="default",
-                initial_capital=Decimal(1000),
-                cash=Decimal(1000),
-                realized_pnl=Decimal(0),
-                fees_paid=Decimal(0),
-                day=now.date(),
-                day_start_equity=Decimal(1000),
-                updated_at=now,
-            )
-        )
-        session.flush()
+        add_portfolio(session, now)
         for second in range(0, 120, 15):  # two minutes of a bot started just now
             session.add(
                 EquitySnapshot(

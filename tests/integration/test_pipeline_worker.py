@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 import celeryconfig
 from app.exchange.simulator import SimulatorServer
-from tests.integration.conftest import wait_for_run
+from tests.integration.conftest import start_all_queue_worker, wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -65,19 +65,7 @@ def symbols(stack_env) -> list[str]:
 
 @pytest.fixture(scope="module")
 def worker(start_process):
-    process = start_process(
-        "worker",
-        "-Q",
-        ",".join(celeryconfig.QUEUES),
-        "-c",
-        "2",
-        "-n",
-        "pipe@%h",
-        "--loglevel",
-        "INFO",
-    )
-    process.wait_for("ready")
-    return process
+    return start_all_queue_worker(start_process, "pipe", concurrency=2)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from werkzeug.security import generate_password_hash
 import celeryconfig
 from app.extensions import db
 from app.models import AlertRecord, OperatorAction, Portfolio, TaskRun
+from tests.integration.conftest import start_all_queue_worker
 from tests.integration.test_web_metrics import make_app, seed, wipe
 
 pytestmark = pytest.mark.integration
@@ -48,10 +49,7 @@ PUBLIC = {"/admin/login", "/admin/static/<path:filename>"}
 
 @pytest.fixture(scope="module")
 def worker(start_process):
-    queues = ",".join(celeryconfig.QUEUES)
-    process = start_process("worker", "-Q", queues, "-c", "1", "-n", "admin@%h")
-    process.wait_for("ready")
-    return process
+    return start_all_queue_worker(start_process, "admin")
 
 
 def build_app(stack_env, **overrides):

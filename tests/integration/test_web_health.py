@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import celeryconfig
 from app.extensions import db
+from tests.integration.conftest import start_all_queue_worker
 from tests.integration.test_web_metrics import _run, _ticker, make_app, wipe
 
 pytestmark = pytest.mark.integration
@@ -19,10 +19,7 @@ CLOSED_PORT = 1  # nothing listens there: connections are refused at once
 
 @pytest.fixture(scope="module")
 def worker(start_process):
-    queues = ",".join(celeryconfig.QUEUES)
-    process = start_process("worker", "-Q", queues, "-c", "1", "-n", "health@%h")
-    process.wait_for("ready")
-    return process
+    return start_all_queue_worker(start_process, "health")
 
 
 def app_for(stack_env, **overrides):
