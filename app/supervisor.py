@@ -168,7 +168,7 @@ def run_local_stack(settings: Settings, use_sim: bool, sim_symbols: int, concurr
         _stop(children)
         return 1
 
-    celery = [sys.executable, "-m", "celery", "-A", "workers"]
+    celery = [sys.executable, "-m", "celery", "-A", "workers", "--quiet"]  # no banner
     level = settings.log_level
     start(
         "worker",
@@ -200,8 +200,8 @@ def run_local_stack(settings: Settings, use_sim: bool, sim_symbols: int, concurr
             f"127.0.0.1:{settings.web_port}",
             "--workers",
             "2",
-            "--access-logfile",
-            "-",
+            "--config",
+            "python:app.gunicorn_conf",
             "app.wsgi:app",
         ],
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
