@@ -100,7 +100,8 @@ def test_no_beat_run_yet_fails(stack_env, worker, engine):
 
 
 def test_no_worker_answering_fails_the_workers_check(stack_env, fresh):
-    app = app_for(stack_env, redis_key_prefix="cdbtest-nobody-listens:")
+    # Under this run's prefix (so it is cleaned up), but no worker listens there.
+    app = app_for(stack_env, redis_key_prefix=stack_env["REDIS_KEY_PREFIX"] + "nobody-listens:")
     fresh()
     status, body, _ = get_health(app)
     assert status == 503
