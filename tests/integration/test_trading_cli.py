@@ -13,9 +13,15 @@ from tests.integration.test_cli import cdb
 pytestmark = pytest.mark.integration
 
 
+# A jump plus a steady rise: BTCUSDT's momentum is high and its current candle always up,
+# so the strategy buys whatever the simulated market does on its own at this time of day.
+RALLY = "BTCUSDT:price_factor=1.1,trend_pct_per_min=1,depth_factor=50"
+WATCHED = {"SYMBOL_WHITELIST": "BTCUSDT,ETHUSDT,SOLUSDT", "TOP_N": "3", "MIN_QUOTE_VOLUME": "0"}
+
+
 @pytest.fixture(scope="module")
 def sim():
-    with SimulatorServer(n_symbols=120, seed=5) as server:
+    with SimulatorServer(n_symbols=120, seed=5, scenarios=[RALLY]) as server:
         yield server
 
 
@@ -26,7 +32,7 @@ def traded(sim, tmp_path_factory):
     assert cdb("db", "upgrade", tmp_path=state).returncode == 0
     passes = []
     for _ in range(3):
-        proc = cdb("pipeline", "run-once", sim=sim, tmp_path=state, MIN_QUOTE_VOLUME="0", TOP_N="8")
+        proc = cdb("pipeline", "run-once", sim=sim, tmp_path=state, **WATCHED)
         assert proc.returncode == 0, proc.stderr
         passes.append(json.loads(proc.stdout))
     return state, passes
@@ -40,7 +46,7 @@ def run(state, *args, **env):
 def test_run_once_trades_on_paper_and_the_portfolio_adds_up(traded):
     state, passes = traded
     assert all(p["market_data"] == "ok" for p in passes)
-    assert sum(p["fills"] for p in passes) >= 1
+    assert sum(p["fills"] for p in passes) >= 1, passes
     _, portfolio = run(state, "portfolio")
     positions = portfolio["positions"]
     assert positions
