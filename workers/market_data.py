@@ -18,7 +18,7 @@ def market_data_run(self, trigger: str = "manual") -> int:
     """Fetch, screen, validate and store one run; returns the run id."""
     settings = current_app.extensions["settings"]
     retries: list[RetryEvent] = []
-    with make_client(settings, on_retry=retries.append) as client:
+    with make_client(settings, on_retry=retries.append, shared=True) as client:
         summary = run_market_data(
             db,
             settings,
@@ -38,5 +38,5 @@ def market_data_run(self, trigger: str = "manual") -> int:
 @shared_task(name=celeryconfig.REFRESH_MARKETS_TASK)
 def market_data_refresh_markets() -> int:
     """Refresh trading rules from exchangeInfo; returns how many markets were stored."""
-    with make_client(current_app.extensions["settings"]) as client:
+    with make_client(current_app.extensions["settings"], shared=True) as client:
         return refresh_markets(db, client, utcnow())
