@@ -25,6 +25,8 @@ if not (CHROMIUM and CHROMEDRIVER):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +70,15 @@ def text(browser) -> str:  # type: ignore[no-untyped-def]
 
 
 def submit(browser, action: str, **fields: str) -> None:  # type: ignore[no-untyped-def]
+    """Fill and post a form, and return once the answer page has replaced this one."""
     form = browser.find_element(By.CSS_SELECTOR, f"form[action$='{action}']")
     for name, value in fields.items():
         box = form.find_element(By.NAME, name)
         box.clear()
         box.send_keys(value)
+    page = browser.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(staleness_of(page))
 
 
 def failed_task(stack) -> None:  # type: ignore[no-untyped-def]
