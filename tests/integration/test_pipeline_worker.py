@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 import httpx
 import pytest
@@ -130,7 +130,11 @@ def test_a_rally_buys_and_the_order_is_traceable(
     orders = rows(engine, "SELECT * FROM orders WHERE run_id = :r", r=run["id"])
     assert len(orders) == 1 and orders[0]["status"] == "filled"
     fill = rows(engine, "SELECT * FROM fills WHERE order_id = :o", o=orders[0]["id"])[0]
-    assert fill["fee"] > 0 and fill["qty"] > 0
+    assert fill["qty"] > 0
+    taker = one(engine, "SELECT taker_commission FROM markets WHERE symbol = :s", s=symbols[0])
+    expected_fee = (fill["qty"] * fill["price"] * taker).quantize(Decimal("1E-8"), ROUND_UP)
+    assert fill["notional"] == fill["qty"] * fill["price"]
+    assert fill["fee"] == expected_fee
     position = rows(engine, "SELECT * FROM positions")[0]
     assert position["symbol"] == symbols[0] and position["qty"] == fill["qty"]
     assert position["stop_price"] < fill["price"]
