@@ -64,18 +64,22 @@ def symbol_rules(session: Session, symbol: str) -> SymbolRules | None:
 
 
 def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
-    """The newest stored last price of each symbol."""
-    prices: dict[str, Decimal] = {}
-    for symbol in symbols:
-        price = session.scalar(
-            select(TickerSnapshot.last_price)
-            .where(TickerSnapshot.symbol == symbol)
-            .order_by(TickerSnapshot.run_id.desc())
-            .limit(1)
+    """The newest stored last price of each symbol (one query, whatever the count)."""
+    if not symbols:
+        return {}
+    newest = (
+        select(TickerSnapshot.symbol, func.max(TickerSnapshot.run_id).label("run_id"))
+        .where(TickerSnapshot.symbol.in_(symbols))
+        .group_by(TickerSnapshot.symbol)
+        .subquery()
+    )
+    rows = session.execute(
+        select(TickerSnapshot.symbol, TickerSnapshot.last_price).join(
+            newest,
+            (TickerSnapshot.symbol == newest.c.symbol) & (TickerSnapshot.run_id == newest.c.run_id),
         )
-        if price is not None:
-            prices[symbol] = price
-    return prices
+    )
+    return dict(rows.all())
 
 
 def newest_data_time(session: Session) -> datetime | None:
