@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.domain.market import KLINE_INTERVALS
+from app.paths import default_env_file, default_state_dir, resolve_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,13 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=None, env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
     cdb_env: Literal["development", "production"] = "development"
     enable_live_mode: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    state_dir: Path = Path("var")
+    state_dir: Path = Field(default_factory=default_state_dir)
 
     # Risk (SPEC §4/§5); percentages are decimals (0.10 = 10 %).
     max_position_pct: Decimal = Decimal("0.10")
@@ -116,6 +117,16 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr | None = None
     gf_security_admin_password: SecretStr | None = None
     secret_key: SecretStr | None = None  # Flask session signing; generated per process if unset
+
+    # What load_settings found: the .env it read (None: none) and the out-of-range values it
+    # replaced by their defaults ({name: the value given}); shown by `cdb settings`.
+    _env_file: Path | None = PrivateAttr(default=None)
+    _replaced: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _absolute_state_dir(cls, value: Any) -> Path:
+        return resolve_state_dir(value)
 
     @field_validator("symbol_whitelist", mode="before")
     @classmethod
@@ -201,13 +212,26 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL with the psycopg 3 driver made explicit."""
-        url = self.database_url or f"sqlite:///{(self.state_dir / 'cdb.sqlite3').resolve()}"
+        url = self.database_url or f"sqlite:///{self.sqlite_path}"
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
                 url = "postgresql+psycopg://" + url[len(prefix) :]
         if self.postgres_password and url.startswith("postgresql") and "@" in url:
             url = _with_password(url, self.postgres_password.get_secret_value())
         return url
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded database lives (used when DATABASE_URL is not set)."""
+        return self.state_dir / "cdb.sqlite3"
+
+    @property
+    def env_file(self) -> Path | None:
+        return self._env_file
+
+    @property
+    def replaced_values(self) -> dict[str, str]:
+        return dict(self._replaced)
 
     @property
     def broker_url(self) -> str:
@@ -250,10 +274,19 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
-    """Read and check the environment; raise SettingsError for anything unusable."""
+_DEFAULT_ENV_FILE: Any = object()
+
+
+def load_settings(env_file: str | Path | None = _DEFAULT_ENV_FILE, **overrides: Any) -> Settings:
+    """Read and check the environment; raise SettingsError for anything unusable.
+
+    `env_file` defaults to the project's `.env` (app.paths.default_env_file), wherever the
+    process runs from; None reads the environment only."""
+    if env_file is _DEFAULT_ENV_FILE:
+        env_file = default_env_file()
+    used = Path(env_file) if env_file is not None and Path(env_file).is_file() else None
     try:
-        settings = Settings(_env_file=env_file, **overrides)
+        settings = Settings(_env_file=used, **overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
 
@@ -287,7 +320,10 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
             )
             fixes[name] = default
     if fixes:
+        given = {name: str(getattr(settings, name)) for name in fixes}
         settings = settings.model_copy(update=fixes)
+        settings._replaced = given
+    settings._env_file = used
     if settings.market_data_interval_sec >= settings.data_stale_timeout_sec:
         log.warning(
             "MARKET_DATA_INTERVAL_SEC=%s is not below DATA_STALE_TIMEOUT_SEC=%s: market data "
@@ -299,11 +335,16 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
 
 
 def _describe(exc: ValidationError) -> str:
-    lines = []
+    """One line naming every bad variable, its value (secrets masked) and what is wrong."""
+    problems = []
     for error in exc.errors():
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         value = error.get("input")
         shown = "***" if name.lower() in SECRET_FIELDS else repr(value)
         reason = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}={shown}: {reason}")
-    return "invalid settings:\n  " + "\n  ".join(lines)
+        problems.append(f"{name}={shown}: {reason}")
+    return (
+        "invalid settings: "
+        + "; ".join(problems)
+        + " (fix the environment or .env; .env.template lists every variable and its range)"
+    )

@@ -26,8 +26,8 @@ at the last price. Taker fees are not known here and are not included.
 
 Arithmetic runs in a 60-digit decimal context so that sums and products of prices and
 quantities are exact; limits are compared by cross-multiplication, and the only rounding is
-the trimmed size, which is rounded down to `TRIM_QUANTUM` (the broker applies the symbol's
-precision afterwards).
+the trimmed size, which is rounded down to the symbol's quantity step (`MarketView.qty_step`,
+or `TRIM_QUANTUM` when the step is unknown).
 """
 
 from __future__ import annotations
@@ -600,7 +600,8 @@ def _sizing(run: _Run) -> _Sizing:
     cap = run.limits.max_position_pct * equity_after
     with localcontext(rounding=ROUND_FLOOR):
         room = cap / price - held if price > 0 else ZERO
-        room = _strip(room.quantize(TRIM_QUANTUM)) if room > 0 else ZERO
+        step = run.market.qty_step or TRIM_QUANTUM
+        room = _strip(room.quantize(step)) if room > 0 else ZERO
     return _Sizing(
         price=price,
         held_qty=held,

@@ -110,6 +110,7 @@ class MarketView:
     asks: tuple[tuple[Decimal, Decimal], ...]  # best first
     data_time: datetime  # when this data was current (ticker closeTime / book fetch)
     typical_spread_pct: Decimal | None = None  # median recent relative spread, None if unknown
+    qty_step: Decimal | None = None  # the symbol's quantity step (10**-baseAssetPrecision)
 
     @property
     def best_bid(self) -> Decimal | None:

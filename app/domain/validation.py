@@ -29,6 +29,16 @@ def _bad_amount(name: str, value: Decimal | None) -> str | None:
 
 
 def check_ticker(ticker: Ticker24h, now: datetime, stale_after: timedelta) -> list[str]:
+    reasons = ticker_faults(ticker)
+    if ticker.close_time is None:
+        reasons.append("closeTime missing")
+    else:
+        reasons.extend(_check_time("closeTime", ticker.close_time, now, stale_after))
+    return reasons
+
+
+def ticker_faults(ticker: Ticker24h) -> list[str]:
+    """What is wrong with a ticker's values, whatever the time (the clock-free checks)."""
     reasons = [
         reason
         for reason in (
@@ -44,10 +54,6 @@ def check_ticker(ticker: Ticker24h, now: datetime, stale_after: timedelta) -> li
     ]
     if ticker.bid_price and ticker.ask_price and ticker.bid_price > ticker.ask_price:
         reasons.append(f"crossed quote: bid {ticker.bid_price} above ask {ticker.ask_price}")
-    if ticker.close_time is None:
-        reasons.append("closeTime missing")
-    else:
-        reasons.extend(_check_time("closeTime", ticker.close_time, now, stale_after))
     return reasons
 
 
@@ -72,7 +78,19 @@ def check_klines(
     return reasons
 
 
-def _kline_faults(kline: Kline, previous: datetime | None, now: datetime) -> list[str]:
+def kline_faults(klines: Sequence[Kline]) -> list[str]:
+    """What is wrong with a series of candles' values and order, whatever the time."""
+    reasons: list[str] = []
+    previous: datetime | None = None
+    for kline in klines:
+        reasons.extend(_kline_faults(kline, previous, None))
+        previous = kline.open_time
+        if len(reasons) >= 5:
+            break
+    return reasons
+
+
+def _kline_faults(kline: Kline, previous: datetime | None, now: datetime | None) -> list[str]:
     label = f"kline {kline.open_time.isoformat()}"
     faults = [
         reason
@@ -87,7 +105,7 @@ def _kline_faults(kline: Kline, previous: datetime | None, now: datetime) -> lis
         faults.append(reason)
     if previous is not None and kline.open_time <= previous:
         faults.append(f"{label}: not after the previous kline")
-    if kline.open_time > now + CLOCK_SKEW:
+    if now is not None and kline.open_time > now + CLOCK_SKEW:
         faults.append(f"{label}: opens in the future")
     return faults
 

@@ -7,6 +7,7 @@ from app.models.runs import MarketDataRun
 from app.models.trading import (
     AlertRecord,
     EquitySnapshot,
+    Evaluation,
     FillRecord,
     Order,
     Portfolio,
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "BookSnapshot",
     "EquitySnapshot",
+    "Evaluation",
     "ExactDecimal",
     "FillRecord",
     "Kline",

@@ -12,13 +12,16 @@ from app.models.base import Base
 
 
 class OperatorAction(Base):
-    """Who did what from the admin panel, and when (halt, resume, re-run, acknowledge...)."""
+    """The one audit trail: who did what, when and why, from the admin panel or the CLI
+    (halt, resume, release-drawdown, re-run, run-pipeline, acknowledge, paper-reset...).
+    `username` is the panel user, or the OS user running `cdb` (source "cli")."""
 
     __tablename__ = "operator_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action: Mapped[str] = mapped_column(String(32))
     username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8), default="panel", server_default="panel")
     reason: Mapped[str | None] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(String(64), index=True)  # task or alert id
     outcome: Mapped[dict[str, Any]]

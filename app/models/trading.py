@@ -6,20 +6,36 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
 
 
 class Portfolio(Base):
-    """Cash and the risk manager's state. Risk and execution lock this row, so two workers
-    can never both pass a check that together they break."""
+    """A paper account: cash and the risk manager's state. Risk and execution lock the active
+    account's row, so two workers can never both pass a check that together they break.
+
+    Exactly one account is active (a partial unique index); `cdb paper reset` closes it and
+    opens a new one, and a closed account keeps its orders, fills and equity for reading."""
 
     __tablename__ = "portfolios"
+    __table_args__ = (
+        Index(
+            "uq_portfolios_one_active",
+            "active",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(32), unique=True)
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(Text)
     initial_capital: Mapped[Decimal]
     cash: Mapped[Decimal]
     realized_pnl: Mapped[Decimal]
@@ -70,6 +86,26 @@ class SignalRecord(Base):
     task_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class Evaluation(Base):
+    """The strategy's verdict on one symbol of one run, signal or not: why it did (not) trade.
+
+    `outcome` is one of app.domain.strategies.OUTCOMES; `values` holds the numbers behind it
+    as exact decimal strings (fractions for `_pct` keys, like the settings). A signal of the
+    same run and symbol, when there is one, is found by (run_id, symbol)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("run_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("market_data_runs.id"), index=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
+    strategy: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(24), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    values: Mapped[dict[str, Any]]
+    evaluated_at: Mapped[datetime]
+
+
 class RiskDecisionRecord(Base):
     """The risk manager's verdict on one signal, with every layer's values."""
 
@@ -101,7 +137,8 @@ class Order(Base):
     side: Mapped[str] = mapped_column(String(4))
     size: Mapped[Decimal]
     est_price: Mapped[Decimal]
-    status: Mapped[str] = mapped_column(String(16), index=True)  # new, filled, rejected
+    # new, filled, rejected; expired (data too old to fill), cancelled (its account closed)
+    status: Mapped[str] = mapped_column(String(16), index=True)
     reject_reason: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[list[Any]]
     risk_checks: Mapped[list[Any]]

@@ -22,11 +22,11 @@ from app.models import (
     MarketDataRun,
     OperatorAction,
     Order,
-    Portfolio,
     RiskDecisionRecord,
     SignalRecord,
     TaskRun,
 )
+from app.services.portfolio import active_portfolio_id
 
 PER_PAGE = 50
 
@@ -43,7 +43,7 @@ class Page:
         return self.number > 1
 
 
-def _page(session: Session, statement: Select[Any], number: int, per_page: int) -> Page:
+def paginate(session: Session, statement: Select[Any], number: int, per_page: int) -> Page:
     number = max(1, number)
     rows = list(
         session.execute(statement.limit(per_page + 1).offset((number - 1) * per_page)).all()
@@ -70,7 +70,7 @@ def _epoch_bucket(session: Session, column: Any, width_sec: int) -> ColumnElemen
 
 def _last_per_bucket(session: Session, since: datetime, width_sec: int) -> list[EquitySnapshot]:
     """The newest equity snapshot of each `width_sec` interval since `since`, oldest first."""
-    portfolio = select(Portfolio.id).where(Portfolio.name == "default").scalar_subquery()
+    portfolio = active_portfolio_id()
     bucket = _epoch_bucket(session, EquitySnapshot.taken_at, width_sec)
     newest_ids = (
         select(func.max(EquitySnapshot.id))
@@ -91,7 +91,7 @@ def equity_curve(
 ) -> list[tuple[datetime, Decimal]]:
     """At most about `points` (time, equity) pairs from `since` (or the first snapshot after
     it, so a young bot's curve is not one bucket wide) to `now`."""
-    portfolio = select(Portfolio.id).where(Portfolio.name == "default").scalar_subquery()
+    portfolio = active_portfolio_id()
     first = session.scalar(
         select(func.min(EquitySnapshot.taken_at)).where(
             EquitySnapshot.portfolio_id == portfolio, EquitySnapshot.taken_at >= since
@@ -116,12 +116,12 @@ def orders_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page
         .outerjoin(FillRecord, FillRecord.order_id == Order.id)
         .order_by(Order.id.desc())
     )
-    return _page(session, statement, number, per_page)
+    return paginate(session, statement, number, per_page)
 
 
 def fills_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page:
     statement = select(FillRecord).order_by(FillRecord.id.desc())
-    return _page(session, statement, number, per_page)
+    return paginate(session, statement, number, per_page)
 
 
 def signals_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page:
@@ -132,7 +132,7 @@ def signals_page(session: Session, number: int, per_page: int = PER_PAGE) -> Pag
         .outerjoin(Order, Order.signal_id == SignalRecord.id)
         .order_by(SignalRecord.id.desc())
     )
-    return _page(session, statement, number, per_page)
+    return paginate(session, statement, number, per_page)
 
 
 def alerts_page(
@@ -141,7 +141,7 @@ def alerts_page(
     statement = select(AlertRecord).order_by(AlertRecord.id.desc())
     if open_only:
         statement = statement.where(AlertRecord.acknowledged_at.is_(None))
-    return _page(session, statement, number, per_page)
+    return paginate(session, statement, number, per_page)
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def task_runs_page(
         statement = statement.where(TaskRun.started_at >= wanted.since)
     if wanted.until:
         statement = statement.where(TaskRun.started_at < wanted.until)
-    return _page(session, statement, number, per_page)
+    return paginate(session, statement, number, per_page)
 
 
 def task_run(session: Session, task_id: str) -> TaskRun | None:

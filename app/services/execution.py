@@ -47,7 +47,11 @@ def execute_run(
         locked = lock_portfolio(session, settings, now)
         state, risk, stops = locked.state, locked.risk, dict(locked.stops)
         orders = session.scalars(
-            select(Order).where(Order.run_id == run_id, Order.status == "new").order_by(Order.id)
+            select(Order)
+            .where(
+                Order.run_id == run_id, Order.status == "new", Order.portfolio_id == locked.row.id
+            )
+            .order_by(Order.id)
         ).all()
         for order in orders:
             market = market_view(session, run_id, order.symbol)

@@ -19,7 +19,8 @@ from app.domain.validation import check_book, check_klines, check_ticker
 from app.exchange.client import MexcClient, RetryEvent
 from app.exchange.errors import ExchangeError
 from app.extensions import Database
-from app.models import BookSnapshot, Kline, Market, MarketDataRun, PositionRecord, TickerSnapshot
+from app.models import BookSnapshot, Kline, Market, MarketDataRun, TickerSnapshot
+from app.services.portfolio import held_positions
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def _fetch_and_store(
     with db.transaction() as session:
         markets = {m.symbol: m for m in session.scalars(select(Market))}
         newest = max((m.updated_at for m in markets.values()), default=None)
-        held = set(session.scalars(select(PositionRecord.symbol)))
+        held = {p.symbol for p in held_positions(session)}
     if newest is None or clock() - newest > MARKETS_MAX_AGE:
         refresh_markets(db, client, clock())
         with db.transaction() as session:

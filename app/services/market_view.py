@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from statistics import median
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
+from app.format import Precision
 from app.models import BookSnapshot, Market, TickerSnapshot
 
 SPREAD_HISTORY = 20
@@ -38,6 +40,9 @@ def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None
         .limit(SPREAD_HISTORY)
     ).all()
     spreads = [(b.best_ask - b.best_bid) / ((b.best_ask + b.best_bid) / 2) for b in previous]
+    qty_precision = session.scalar(
+        select(Market.base_asset_precision).where(Market.symbol == symbol)
+    )
     return MarketView(
         symbol=symbol,
         last_price=ticker.last_price,
@@ -45,6 +50,7 @@ def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None
         asks=_levels(book.asks),
         data_time=min(ticker.close_time, book.fetched_at),
         typical_spread_pct=median(spreads) if len(spreads) >= 3 else None,
+        qty_step=None if qty_precision is None else Decimal(1).scaleb(-qty_precision),
     )
 
 
@@ -90,3 +96,17 @@ def newest_data_time(session: Session) -> datetime | None:
     return session.scalar(
         select(func.max(TickerSnapshot.close_time)).where(TickerSnapshot.run_id == newest)
     )
+
+
+def precisions(session: Session, symbols: Iterable[str]) -> dict[str, Precision]:
+    """How many decimals each symbol's prices and quantities have (Precision() if unknown)."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Market.symbol, Market.quote_asset_precision, Market.base_asset_precision).where(
+            Market.symbol.in_(wanted)
+        )
+    )
+    known = {symbol: Precision(price, qty) for symbol, price, qty in rows}
+    return {symbol: known.get(symbol, Precision()) for symbol in wanted}

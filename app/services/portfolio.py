@@ -1,18 +1,21 @@
-"""The portfolio row is the lock that serialises risk and execution across workers."""
+"""The active paper account's row is the lock that serialises risk and execution across
+workers. Exactly one account is active at a time (a partial unique index); the first risk or
+execution run opens one with INITIAL_CAPITAL."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.trading import PortfolioState, Position, RiskState
 from app.models import Portfolio, PositionRecord
 
-DEFAULT = "default"
+LOCK_ATTEMPTS = 5
 
 
 @dataclass
@@ -23,35 +26,74 @@ class Locked:
     stops: dict[str, object]
 
 
-def ensure_portfolio(session: Session, settings: Settings, now: datetime) -> Portfolio:
-    row = session.scalar(select(Portfolio).where(Portfolio.name == DEFAULT))
-    if row is None:
-        capital = settings.initial_capital
-        row = Portfolio(
-            name=DEFAULT,
-            initial_capital=capital,
-            cash=capital,
-            realized_pnl=capital * 0,
-            fees_paid=capital * 0,
-            day=now.date(),
-            day_start_equity=capital,
-            updated_at=now,
+def active_portfolio(session: Session) -> Portfolio | None:
+    """The account trading now (None before the first risk or execution run)."""
+    return session.scalar(select(Portfolio).where(Portfolio.active.is_(True)))
+
+
+def active_portfolio_id() -> ScalarSelect[int]:
+    """The active account's id as a scalar subquery, for filters."""
+    return select(Portfolio.id).where(Portfolio.active.is_(True)).scalar_subquery()
+
+
+def held_positions(session: Session) -> list[PositionRecord]:
+    """The active account's open positions."""
+    return list(
+        session.scalars(
+            select(PositionRecord).where(PositionRecord.portfolio_id == active_portfolio_id())
         )
-        session.add(row)
-        session.flush()
+    )
+
+
+def open_account(session: Session, settings: Settings, now: datetime) -> Portfolio:
+    """Insert a new active account with INITIAL_CAPITAL (the caller closed the old one).
+
+    Raises IntegrityError when another transaction opened one first."""
+    number = (session.scalar(select(func.max(Portfolio.id))) or 0) + 1
+    capital = settings.initial_capital
+    row = Portfolio(
+        name=f"paper-{number}",
+        active=True,
+        opened_at=now,
+        initial_capital=capital,
+        cash=capital,
+        realized_pnl=capital * 0,
+        fees_paid=capital * 0,
+        day=now.date(),
+        day_start_equity=capital,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
     return row
 
 
 def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locked:
-    """Take the portfolio's write lock for the rest of the transaction and load it.
+    """Take the active account's write lock for the rest of the transaction and load it.
 
     The UPDATE takes a row lock on PostgreSQL and the database write lock on SQLite, so
-    one mechanism serialises every risk and execution task, on any number of workers.
+    one mechanism serialises every risk and execution task, on any number of workers. When
+    there is no active account yet (or it was closed while we waited for its lock), one is
+    opened; the partial unique index lets only one of two racing transactions do that.
     """
-    ensure_portfolio(session, settings, now)
-    session.execute(update(Portfolio).where(Portfolio.name == DEFAULT).values(updated_at=now))
+    for _ in range(LOCK_ATTEMPTS):
+        taken = session.execute(
+            update(Portfolio).where(Portfolio.active.is_(True)).values(updated_at=now)
+        )
+        if taken.rowcount:
+            break
+        try:
+            with session.begin_nested():
+                open_account(session, settings, now)
+        except IntegrityError:
+            continue  # another transaction opened it: lock that one
+        break
+    else:
+        raise RuntimeError("could not lock the active paper account")
     row = session.scalars(
-        select(Portfolio).where(Portfolio.name == DEFAULT).execution_options(populate_existing=True)
+        select(Portfolio)
+        .where(Portfolio.active.is_(True))
+        .execution_options(populate_existing=True)
     ).one()
     records = session.scalars(
         select(PositionRecord).where(PositionRecord.portfolio_id == row.id)

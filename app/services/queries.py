@@ -26,12 +26,24 @@ from app.models import (
     TickerSnapshot,
 )
 from app.services.market_view import latest_prices
+from app.services.portfolio import active_portfolio
 
 PCT = Decimal("0.000001")  # fractions shown to 0.0001 %
 
 
-def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
-    row = session.scalar(select(Portfolio).where(Portfolio.name == "default"))
+def find_account(session: Session, account_id: int | None = None) -> Portfolio | None:
+    """The paper account with this id, or the active one."""
+    if account_id is not None:
+        return session.get(Portfolio, account_id)
+    return active_portfolio(session)
+
+
+def portfolio_summary(
+    session: Session, now: datetime, account_id: int | None = None
+) -> dict[str, Any] | None:
+    """The active account (or `account_id`) now: cash, positions at the latest prices, risk
+    state. None when there is no such account."""
+    row = find_account(session, account_id)
     if row is None:
         return None
     records = session.scalars(
@@ -48,6 +60,12 @@ def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
     stops = {r.symbol: r.stop_price for r in records}
     paused_until = row.breaker_paused_until
     return {
+        "account_id": row.id,
+        "account": row.name,
+        "active": row.active,
+        "opened_at": row.opened_at,
+        "closed_at": row.closed_at,
+        "currency": "USDT",
         "cash": row.cash,
         "equity": state.equity,
         "exposure": state.exposure,
@@ -80,10 +98,17 @@ def portfolio_summary(session: Session, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def list_orders(session: Session, limit: int) -> list[dict[str, Any]]:
+def list_orders(
+    session: Session, limit: int, account_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The newest orders of the account (default: the active one), with their fills."""
+    account = find_account(session, account_id)
+    if account is None:
+        return []
     rows = session.execute(
         select(Order, FillRecord)
         .outerjoin(FillRecord, FillRecord.order_id == Order.id)
+        .where(Order.portfolio_id == account.id)
         .order_by(Order.id.desc())
         .limit(limit)
     ).all()
@@ -91,9 +116,11 @@ def list_orders(session: Session, limit: int) -> list[dict[str, Any]]:
         {
             "order_id": o.id,
             "client_order_id": o.client_order_id,
+            "account_id": o.portfolio_id,
             "symbol": o.symbol,
             "side": o.side,
             "size": o.size,
+            "est_price": o.est_price,
             "status": o.status,
             "reject_reason": o.reject_reason,
             "created_at": o.created_at,
@@ -102,6 +129,7 @@ def list_orders(session: Session, limit: int) -> list[dict[str, Any]]:
             else {
                 "qty": f.qty,
                 "price": f.price,
+                "notional": f.notional,
                 "fee": f.fee,
                 "realized_pnl": f.realized_pnl,
                 "filled_at": f.filled_at,
@@ -144,6 +172,7 @@ def trace(session: Session, order_id: int) -> dict[str, Any] | None:
         "order": {
             "order_id": order.id,
             "client_order_id": order.client_order_id,
+            "account_id": order.portfolio_id,
             "symbol": order.symbol,
             "side": order.side,
             "size": order.size,
@@ -229,9 +258,17 @@ def alerts(session: Session, limit: int) -> list[dict[str, Any]]:
     ]
 
 
-def statistics(session: Session) -> dict[str, Any]:
-    """Trades per day, average signal → order latency, win rate, equity curve."""
-    fills = session.scalars(select(FillRecord).order_by(FillRecord.filled_at)).all()
+def statistics(session: Session, account_id: int | None = None) -> dict[str, Any]:
+    """Trades per day, average signal → order latency, win rate, equity curve of the account
+    (default: the active one)."""
+    account = find_account(session, account_id)
+    portfolio_id = account.id if account else -1
+    fills = session.scalars(
+        select(FillRecord)
+        .join(Order, Order.id == FillRecord.order_id)
+        .where(Order.portfolio_id == portfolio_id)
+        .order_by(FillRecord.filled_at)
+    ).all()
     per_day: dict[str, int] = defaultdict(int)
     for fill in fills:
         per_day[fill.filled_at.date().isoformat()] += 1
@@ -240,11 +277,18 @@ def statistics(session: Session) -> dict[str, Any]:
     latencies = [
         (order.created_at - signal.timestamp).total_seconds()
         for order, signal in session.execute(
-            select(Order, SignalRecord).join(SignalRecord, SignalRecord.id == Order.signal_id)
+            select(Order, SignalRecord)
+            .join(SignalRecord, SignalRecord.id == Order.signal_id)
+            .where(Order.portfolio_id == portfolio_id)
         ).all()
     ]
-    curve = session.scalars(select(EquitySnapshot).order_by(EquitySnapshot.taken_at)).all()
+    curve = session.scalars(
+        select(EquitySnapshot)
+        .where(EquitySnapshot.portfolio_id == portfolio_id)
+        .order_by(EquitySnapshot.taken_at)
+    ).all()
     return {
+        "account_id": account.id if account else None,
         "trades_per_day": dict(per_day),
         "avg_signal_to_order_seconds": (
             round(sum(latencies) / len(latencies), 3) if latencies else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,18 +29,15 @@ from app.models import (
     RiskDecisionRecord,
     TickerSnapshot,
 )
-from app.models.base import ExactDecimal, UTCDateTime
+from app.services import replay_format as fmt
 from app.services.execution import execute_run
 from app.services.market_data import kline_limit
+from app.services.replay_format import FORMAT, ReplayError
 from app.services.risk import decide_run
 from app.services.signals import run_signals
 from app.services.store import upsert
 
-FORMAT = "cdb-market-session/1"
-
-
-class ReplayError(ValueError):
-    """The file is not a market session this version can replay."""
+__all__ = ["FORMAT", "ReplayError", "export_session", "replay_session"]
 
 
 def _dump(row: Base) -> dict[str, Any]:
@@ -53,20 +50,6 @@ def _dump(row: Base) -> dict[str, Any]:
             value = value.isoformat()
         out[column.key] = value
     return out
-
-
-def _load(model: type[Base], data: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for column in model.__table__.columns:
-        if column.key in skip or column.key not in data:
-            continue
-        value = data[column.key]
-        if value is not None and isinstance(column.type, ExactDecimal):
-            value = Decimal(value)
-        elif value is not None and isinstance(column.type, UTCDateTime):
-            value = datetime.fromisoformat(value)
-        row[column.key] = value
-    return row
 
 
 def export_session(
@@ -128,80 +111,69 @@ def export_session(
     return count
 
 
-def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReplayError(f"line {number}: not JSON ({exc.msg})") from None
-
-
 def replay_session(
     settings: Settings, source: TextIO, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
-    """Feed every recorded run through signals → risk → execution; returns the summary."""
+    """Feed every recorded run through signals → risk → execution; returns the summary.
+
+    The file is checked line by line as it is read (replay_format): a malformed or hostile
+    file raises ReplayError, and nothing outlives the throwaway database."""
     with tempfile.TemporaryDirectory(prefix="cdb-replay-") as folder:
         url = f"sqlite:///{Path(folder) / 'replay.sqlite3'}"
         migrate.upgrade(url)
         db = Database()
         db.configure(url)
-        replay_settings = settings.model_copy(update={"database_url": url})
-        runs = 0
-        records = _records(iter(source))
-        header = next(records, None)
-        if not header or header.get("type") != "header" or header.get("format") != FORMAT:
-            raise ReplayError(f"not a {FORMAT} file (export one with `cdb export`)")
-        replay_settings = replay_settings.model_copy(
-            update={"interval": header["interval"], "lookback_minutes": header["lookback_minutes"]}
-        )
-        for record in records:
-            if record.get("type") == "markets":
-                with db.transaction() as session:
-                    upsert(
-                        session, Market, [_load(Market, m) for m in record["markets"]], ["symbol"]
-                    )
-            elif record.get("type") == "run":
-                clock = _import_run(db, record)
-                run_id = record["run"]["id"]
-                run_signals(db, replay_settings, run_id, clock)
-                decide_run(db, replay_settings, run_id, clock)
-                execute_run(db, replay_settings, run_id, clock)
-                runs += 1
-                if progress:
-                    progress(runs)
-            else:
-                raise ReplayError(f"unknown record type {record.get('type')!r}")
-        summary = _summary(db, runs)
-        db.dispose()
-        return summary
+        try:
+            return _replay(db, settings.model_copy(update={"database_url": url}), source, progress)
+        finally:
+            db.dispose()
 
 
-def _import_run(db: Database, record: dict[str, Any]) -> Callable[[], datetime]:
-    run = _load(MarketDataRun, record["run"])
+def _replay(
+    db: Database,
+    settings: Settings,
+    source: TextIO,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    runs = 0
+    for _, record in fmt.records(iter(source)):
+        if isinstance(record, fmt.Header):
+            settings = settings.model_copy(
+                update={"interval": record.interval, "lookback_minutes": record.lookback_minutes}
+            )
+        elif isinstance(record, fmt.Markets):
+            with db.transaction() as session:
+                upsert(session, Market, [fmt.as_row(m) for m in record.markets], ["symbol"])
+        else:
+            _import_run(db, record)
+            moment = fmt.moment(record.run)
+
+            def clock(moment: datetime = moment) -> datetime:
+                return moment
+
+            run_id = record.run.id
+            run_signals(db, settings, run_id, clock)
+            decide_run(db, settings, run_id, clock)
+            execute_run(db, settings, run_id, clock)
+            runs += 1
+            if progress:
+                progress(runs)
+    return _summary(db, runs)
+
+
+def _import_run(db: Database, record: fmt.Run) -> None:
     with db.transaction() as session:
-        upsert(session, MarketDataRun, [run], ["id"])
+        upsert(session, MarketDataRun, [fmt.as_row(record.run)], ["id"])
         upsert(
-            session,
-            TickerSnapshot,
-            [_load(TickerSnapshot, t, ("id",)) for t in record["tickers"]],
-            ["run_id", "symbol"],
+            session, TickerSnapshot, [fmt.as_row(t) for t in record.tickers], ["run_id", "symbol"]
         )
-        upsert(
-            session,
-            BookSnapshot,
-            [_load(BookSnapshot, b, ("id",)) for b in record["books"]],
-            ["run_id", "symbol"],
-        )
+        upsert(session, BookSnapshot, [fmt.book_row(b) for b in record.books], ["run_id", "symbol"])
         upsert(
             session,
             Kline,
-            [_load(Kline, k, ("id", "run_id")) for k in record["klines"]],
+            [fmt.kline_row(k) for k in record.klines],
             ["symbol", "interval", "open_time"],
         )
-    moment = run["finished_at"] or run["started_at"]
-    return lambda: moment
 
 
 def _summary(db: Database, runs: int) -> dict[str, Any]:

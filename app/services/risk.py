@@ -66,7 +66,7 @@ def decide_run(
         risk, alerts = rules.check_state(state, locked.risk, limits, now)
         risk, stale = rules.check_freshness(risk, newest_data_time(session), limits, now)
         store_alerts(session, alerts + stale, source="risk", run_id=run_id)
-        state = _with_pending_orders(session, state, run_id)
+        state = _with_pending_orders(session, state, locked.row.id)
 
         decided = select(RiskDecisionRecord.signal_id)
         pending = session.scalars(
@@ -185,8 +185,9 @@ def _apply_estimate(state: PortfolioState, order: Order) -> PortfolioState:
     return replace(state, cash=state.cash + notional, positions=positions)
 
 
-def _with_pending_orders(session, state: PortfolioState, run_id: int) -> PortfolioState:
-    for order in session.scalars(select(Order).where(Order.status == "new")):
+def _with_pending_orders(session, state: PortfolioState, portfolio_id: int) -> PortfolioState:
+    pending = select(Order).where(Order.status == "new", Order.portfolio_id == portfolio_id)
+    for order in session.scalars(pending):
         state = _apply_estimate(state, order)
     return state
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,13 +13,16 @@ from sqlalchemy import select
 from app.config import Settings
 from app.domain import market as dm
 from app.domain.portfolio import mark_to_market
-from app.domain.risk import RiskLimits, stop_loss_exits
-from app.domain.strategies import StrategyContext, get_strategy
+from app.domain.risk import RiskLimits, stop_loss_exits, stop_price
+from app.domain.strategies import Evaluation, StrategyContext, get_strategy
+from app.domain.strategies.base import NO_DATA, NO_PRICE, STOP_LOSS
 from app.domain.trading import PortfolioState, Position, Signal
 from app.events import validate
 from app.extensions import Database
-from app.models import Kline, Portfolio, PositionRecord, SignalRecord, TickerSnapshot
+from app.models import Evaluation as EvaluationRecord
+from app.models import Kline, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
+from app.services.portfolio import active_portfolio, held_positions
 from app.services.stages import check_stage_message, load_run
 from app.services.store import upsert
 
@@ -47,16 +51,17 @@ def run_signals(
 ) -> list[int]:
     """Evaluate the strategy for the run's symbols and held positions; returns signal ids.
 
-    Idempotent: a signal exists at most once per run and symbol.
+    Every evaluated symbol leaves an evaluation (why it did or did not signal); a signal
+    exists at most once per run and symbol. Idempotent: a repeat finds both in place.
     """
     check_stage_message(run_id)
     now = clock()
     with db.transaction() as session:
         run = load_run(session, run_id)
-        portfolio = session.scalar(select(Portfolio).where(Portfolio.name == "default"))
+        portfolio = active_portfolio(session)
         held = {
             r.symbol: Position(r.symbol, r.qty, r.avg_entry, r.last_price)
-            for r in session.scalars(select(PositionRecord))
+            for r in held_positions(session)
         }
         symbols = list(dict.fromkeys([*run.stored_symbols, *held]))
         tickers = {
@@ -68,18 +73,26 @@ def run_signals(
             )
         }
         klines = {s: _recent_klines(session, s, settings) for s in run.stored_symbols}
+        rejected = {r["symbol"]: r for r in run.rejections if isinstance(r, dict)}
 
     cash = portfolio.cash if portfolio else settings.initial_capital
     state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
-    signals: dict[str, Signal] = {
-        s.symbol: s
-        for s in stop_loss_exits(state, tickers, RiskLimits.from_settings(settings), now)
+    limits = RiskLimits.from_settings(settings)
+    evaluations = {
+        s.symbol: _stop_loss_evaluation(s, state, limits)
+        for s in stop_loss_exits(state, tickers, limits, now)
     }
     strategy = get_strategy(settings.strategy)
-    for symbol in run.stored_symbols:
-        if symbol in signals or symbol not in tickers:
+    for symbol in symbols:
+        if symbol in evaluations:
             continue
-        signal = strategy.evaluate(
+        if symbol not in run.stored_symbols:
+            evaluations[symbol] = _no_data(symbol, rejected.get(symbol), symbol in tickers)
+            continue
+        if symbol not in tickers:
+            evaluations[symbol] = Evaluation(symbol, NO_PRICE, "no ticker in this run", {})
+            continue
+        evaluations[symbol] = strategy.evaluate(
             StrategyContext(
                 symbol=symbol,
                 klines=klines[symbol],
@@ -92,14 +105,20 @@ def run_signals(
                 interval=settings.interval,
             )
         )
-        if signal is not None:
-            signals[symbol] = signal
 
     rows = []
-    for signal in signals.values():
-        validate("signal", signal_payload(signal))
-        rows.append(_row(signal, run_id, settings.strategy, task_id))
+    for evaluation in evaluations.values():
+        if evaluation.signal is not None:
+            validate("signal", signal_payload(evaluation.signal))
+            rows.append(_row(evaluation.signal, run_id, settings.strategy, task_id))
     with db.transaction() as session:
+        upsert(
+            session,
+            EvaluationRecord,
+            [_evaluation_row(e, run_id, settings.strategy, now) for e in evaluations.values()],
+            ["run_id", "symbol"],
+            update=False,
+        )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
         ids = list(
             session.scalars(
@@ -108,8 +127,48 @@ def run_signals(
                 .order_by(SignalRecord.id)
             )
         )
-    log.info("signals generated", extra={"run_id": run_id, "signals": len(ids)})
+    outcomes = Counter(e.outcome for e in evaluations.values())
+    log.info(
+        "signals generated",
+        extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(outcomes)},
+    )
     return ids
+
+
+def _stop_loss_evaluation(signal: Signal, state: PortfolioState, limits: RiskLimits) -> Evaluation:
+    position = state.positions[signal.symbol]
+    values = {
+        "price": format(signal.price, "f"),
+        "avg_entry": format(position.avg_entry, "f"),
+        "stop_price": format(stop_price(position.avg_entry, limits), "f"),
+        "stop_loss_pct": format(limits.stop_loss_pct, "f"),
+        "position_qty": format(position.qty, "f"),
+    }
+    return Evaluation(signal.symbol, STOP_LOSS, signal.reason, values, signal)
+
+
+def _no_data(symbol: str, rejection: dict | None, has_ticker: bool) -> Evaluation:
+    """A held symbol whose klines or book this run did not store: nothing to evaluate."""
+    if rejection is not None:
+        reason = f"held, but this run's {rejection.get('stage')} data was rejected: "
+        reason += str(rejection.get("reason"))
+    elif has_ticker:
+        reason = "held, but this run stored no candles or book for it"
+    else:
+        reason = "held, but this run has no data for it"
+    return Evaluation(symbol, NO_DATA, reason, {})
+
+
+def _evaluation_row(e: Evaluation, run_id: int, strategy: str, now: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "symbol": e.symbol,
+        "strategy": "risk.stop_loss" if e.outcome == STOP_LOSS else strategy,
+        "outcome": e.outcome,
+        "reason": e.reason,
+        "values": dict(e.values),
+        "evaluated_at": now,
+    }
 
 
 def _recent_klines(session: Any, symbol: str, settings: Settings) -> list[dm.Kline]:

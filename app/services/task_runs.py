@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+import celeryconfig
 from app.extensions import Database
 from app.models import TaskRun
 from app.services.metrics import observe_task_end
@@ -92,49 +93,78 @@ def _rerun_of(request: Any) -> str | None:
 
 
 RERUN_HEADER = "cdb_rerun_of"
+# The tasks a person may send again: the pipeline's stages and the markets refresh.
+RERUNNABLE = (
+    celeryconfig.MARKET_DATA_TASK,
+    celeryconfig.REFRESH_MARKETS_TASK,
+    celeryconfig.SIGNALS_TASK,
+    celeryconfig.RISK_TASK,
+    celeryconfig.EXECUTION_TASK,
+)
 
 
 class TaskRunNotFound(LookupError):
     pass
 
 
-def rerun(db: Database, celery: Any, task_id: str) -> str:
-    """Send the same task with the same arguments to its queue as a new, linked run.
+class NotRerunnable(ValueError):
+    """The recorded task is not one of the pipeline's tasks."""
 
-    Safe for every stage: each is idempotent by its keys, so re-running an execution task
-    never fills an order twice. Returns the new task id (recorded at once as PENDING).
-    """
-    with db.transaction() as session:
-        original = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
-        if original is None:
-            raise TaskRunNotFound(f"no task run {task_id}")
-        name, args, kwargs = original.name, list(original.args), dict(original.kwargs)
-    new_id = str(uuid.uuid4())
-    now = datetime.now(UTC)
+
+def record_pending(
+    db: Database,
+    task_id: str,
+    name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    rerun_of: str | None = None,
+) -> None:
+    """A task just sent: its row exists before a worker takes it (a worker's row wins)."""
     with db.transaction() as session:
         upsert(
             session,
             TaskRun,
             [
                 {
-                    "task_id": new_id,
+                    "task_id": task_id,
                     "name": name,
                     "queue": None,
                     "args": args,
                     "kwargs": kwargs,
                     "state": "PENDING",
-                    "started_at": now,
+                    "started_at": datetime.now(UTC),
                     "parent_task_id": None,
                     "root_task_id": None,
-                    "rerun_of": task_id,
+                    "rerun_of": rerun_of,
                     "attempts": 1,
                 }
             ],
             ["task_id"],
             update=False,
         )
+
+
+def rerun(db: Database, celery: Any, task_id: str) -> str:
+    """Send the same task with the same arguments to its queue as a new, linked run.
+
+    Safe for every stage: each is idempotent by its keys, so re-running an execution task
+    never fills an order twice. Sent first, then recorded as PENDING: when the broker is
+    down, kombu's OperationalError reaches the caller and no row is left behind. Returns
+    the new task id.
+    """
+    with db.transaction() as session:
+        original = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+        if original is None:
+            raise TaskRunNotFound(f"no task run {task_id}")
+        name, args, kwargs = original.name, list(original.args), dict(original.kwargs)
+    if name not in RERUNNABLE:
+        raise NotRerunnable(
+            f"{name} is not a pipeline task; only {', '.join(RERUNNABLE)} can be re-run"
+        )
+    new_id = str(uuid.uuid4())
     celery.send_task(
         name, args=args, kwargs=kwargs, task_id=new_id, headers={RERUN_HEADER: task_id}
     )
+    record_pending(db, new_id, name, args, kwargs, rerun_of=task_id)
     log.info("task re-run", extra={"task": name, "task_id": new_id, "rerun_of": task_id})
     return new_id

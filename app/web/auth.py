@@ -30,6 +30,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
 from app.config import Settings
+from app.services.operator import Actor
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,11 @@ def current_user() -> str | None:
     """The logged-in user; a session of a since renamed ADMIN_USERNAME no longer counts."""
     user = session.get(SESSION_USER)
     return user if user == current_app.extensions["settings"].admin_username else None
+
+
+def current_actor() -> Actor:
+    """The logged-in panel user as the audit trail records them."""
+    return Actor(current_user() or "", "panel")
 
 
 def csrf_token() -> str:

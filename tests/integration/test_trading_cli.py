@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from app.exchange.simulator import SimulatorServer
@@ -19,9 +21,14 @@ RALLY = "BTCUSDT:price_factor=1.1,trend_pct_per_min=1,depth_factor=50"
 WATCHED = {"SYMBOL_WHITELIST": "BTCUSDT,ETHUSDT,SOLUSDT", "TOP_N": "3", "MIN_QUOTE_VOLUME": "0"}
 
 
+MARKETS: dict = {}
+
+
 @pytest.fixture(scope="module")
 def sim():
     with SimulatorServer(n_symbols=120, seed=5, scenarios=[RALLY]) as server:
+        info = httpx.get(f"{server.url}/api/v3/exchangeInfo").json()["symbols"]
+        MARKETS.update({m["symbol"]: m for m in info})
         yield server
 
 
@@ -47,26 +54,43 @@ def test_run_once_trades_on_paper_and_the_portfolio_adds_up(traded):
     state, passes = traded
     assert all(p["market_data"] == "ok" for p in passes)
     assert sum(p["fills"] for p in passes) >= 1, passes
-    _, portfolio = run(state, "portfolio")
+    _, portfolio = run(state, "portfolio", "--exact")
     positions = portfolio["positions"]
     assert positions
-    value = sum(Decimal(p["market_value"]) for p in positions)
-    assert Decimal(portfolio["equity"]) == Decimal(portfolio["cash"]) + value
-    assert Decimal(portfolio["exposure"]) == value
+    value = sum(Decimal(p["market_value_usdt"]) for p in positions)
+    assert Decimal(portfolio["equity_usdt"]) == Decimal(portfolio["cash_usdt"]) + value
+    assert Decimal(portfolio["exposure_usdt"]) == value
     assert portfolio["halted"] is False
+    # For people: money to the cent, `_pct` in percent, quantities at the symbol's precision.
+    _, shown = run(state, "portfolio")
+    assert Decimal(shown["equity_usdt"]) == Decimal(portfolio["equity_usdt"]).quantize(
+        Decimal("0.01")
+    )
+    assert Decimal(shown["exposure_pct"]) == (
+        100 * Decimal(portfolio["exposure_usdt"]) / Decimal(portfolio["equity_usdt"])
+    ).quantize(Decimal("0.0001"))
+    btc = next(p for p in shown["positions"] if p["symbol"] == "BTCUSDT")
+    assert len(btc["qty"].split(".")[1]) == MARKETS["BTCUSDT"]["baseAssetPrecision"]
 
 
 def test_orders_and_trace_tell_the_whole_story(traded):
     state, _ = traded
     _, orders = run(state, "orders", "--limit", "50")
     filled = [o for o in orders if o["status"] == "filled"]
-    assert filled and all(o["fill"] for o in filled)
+    assert filled and all(o["filled_qty"] and o["notional_usdt"] for o in filled)
+    for o in filled:  # requested and filled quantities side by side, with the notional
+        assert Decimal(o["filled_qty"]) <= Decimal(o["requested_qty"])
+        notional = Decimal(o["filled_qty"]) * Decimal(o["fill_price"])
+        assert abs(notional - Decimal(o["notional_usdt"])) <= Decimal("0.01")
     _, trace = run(state, "trace", str(filled[0]["order_id"]))
     assert trace["order"]["client_order_id"] == f"cdb-{trace['signal']['signal_id']}"
     assert [layer["layer"] for layer in trace["risk"]["layers"]] == [1, 2, 3, 4, 5, 6]
     assert all(layer["values"] for layer in trace["risk"]["layers"])
+    drawdown = trace["risk"]["layers"][0]["values"]
+    assert drawdown["limit_pct"] == "5.0000" and isinstance(drawdown["halted"], bool)
+    assert not re.search(r"[0-9]E[-+]?[0-9]", json.dumps(trace))  # no 0E-65 and the like
     assert trace["market_data"]["book"]["best_ask"]
-    assert trace["fill"]["price"] == filled[0]["fill"]["price"]
+    assert trace["fill"]["price"] == filled[0]["fill_price"]
     proc, _ = run(state, "trace", "999999")
     assert proc.returncode == 2 and "no order 999999" in proc.stderr
 
@@ -109,4 +133,6 @@ def test_stats_answer_the_spec_questions(traded):
     _, stats = run(state, "stats")
     assert sum(stats["trades_per_day"].values()) == sum(p["fills"] for p in passes)
     assert stats["avg_signal_to_order_seconds"] is not None
-    assert len(stats["equity_curve"]) == len(passes)
+    assert len(stats["equity_curve"]) == stats["equity_points"] == len(passes)
+    _, limited = run(state, "stats", "--limit", "1")
+    assert limited["equity_curve"] == stats["equity_curve"][-1:]

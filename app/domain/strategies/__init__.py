@@ -1,6 +1,9 @@
 """Trading strategies: `get_strategy(name, **params)` builds one by its registered name."""
 
 from app.domain.strategies.base import (
+    OUTCOMES,
+    SIGNAL_OUTCOMES,
+    Evaluation,
     Strategy,
     StrategyContext,
     get_strategy,
@@ -10,6 +13,9 @@ from app.domain.strategies.base import (
 from app.domain.strategies.momentum import MomentumStrategy
 
 __all__ = [
+    "OUTCOMES",
+    "SIGNAL_OUTCOMES",
+    "Evaluation",
     "MomentumStrategy",
     "Strategy",
     "StrategyContext",

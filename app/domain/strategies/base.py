@@ -1,4 +1,9 @@
-"""The strategy interface, its input, and the registry of strategies by name."""
+"""The strategy interface, its input and output, and the registry of strategies by name.
+
+A strategy answers every symbol it is asked about with an `Evaluation`: the outcome, a
+sentence a trader can read, the numbers behind it, and the signal when there is one. The
+outcomes that carry no signal are what "why did it not trade?" is answered with.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +32,57 @@ class StrategyContext:
     interval: str
 
 
+# Outcomes of an evaluation. BUY and SELL carry a signal; STOP_LOSS is the risk manager's
+# exit (layer 6), recorded in the same place; the others say why there was no signal.
+BUY = "buy"
+SELL = "sell"
+STOP_LOSS = "stop_loss"
+BELOW_THRESHOLD = "below_threshold"
+LAST_CANDLE_DOWN = "last_candle_down"
+HOLD = "hold"
+NOT_ENOUGH_CANDLES = "not_enough_candles"
+NO_PRICE = "no_price"
+NO_DATA = "no_data"
+TOO_SMALL = "too_small"
+OUTCOMES = (
+    BUY,
+    SELL,
+    STOP_LOSS,
+    BELOW_THRESHOLD,
+    LAST_CANDLE_DOWN,
+    HOLD,
+    NOT_ENOUGH_CANDLES,
+    NO_PRICE,
+    NO_DATA,
+    TOO_SMALL,
+)
+SIGNAL_OUTCOMES = (BUY, SELL, STOP_LOSS)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What a strategy concluded for one symbol at one moment, and why.
+
+    `values` are the numbers behind the outcome as exact strings (Decimals formatted with
+    "f"); keys ending in `_pct` hold fractions (0.005 = 0.5 %), like the settings."""
+
+    symbol: str
+    outcome: str
+    reason: str
+    values: dict[str, str]
+    signal: Signal | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}; known: {', '.join(OUTCOMES)}")
+        if (self.signal is not None) != (self.outcome in SIGNAL_OUTCOMES):
+            raise ValueError(f"outcome {self.outcome!r} and signal {self.signal!r} disagree")
+
+
 class Strategy(Protocol):
     name: str
 
-    def evaluate(self, ctx: StrategyContext) -> Signal | None: ...
+    def evaluate(self, ctx: StrategyContext) -> Evaluation: ...
 
 
 StrategyFactory = Callable[..., Strategy]

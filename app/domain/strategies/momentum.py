@@ -12,6 +12,9 @@ Entry (no position): momentum >= entry_threshold and the last candle up.
   (the broker rounds further to the symbol's step).
 Exit (holding): momentum <= -exit_threshold sells the whole position (is_exit=True).
 No adding to a held position. Deterministic: `now` only stamps the signal.
+
+Every call returns an Evaluation, with or without a signal: below the threshold, last candle
+not up, holding above the exit threshold, too few candles... with the numbers behind it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,19 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from app.domain.market import KLINE_INTERVALS
-from app.domain.strategies.base import StrategyContext, register
+from app.domain.strategies.base import (
+    BELOW_THRESHOLD,
+    BUY,
+    HOLD,
+    LAST_CANDLE_DOWN,
+    NO_PRICE,
+    NOT_ENOUGH_CANDLES,
+    SELL,
+    TOO_SMALL,
+    Evaluation,
+    StrategyContext,
+    register,
+)
 from app.domain.trading import Side, Signal
 
 STRENGTH_QUANTUM = Decimal("0.0001")
@@ -65,54 +80,100 @@ class MomentumStrategy:
         for attr in ("entry_threshold", "exit_threshold"):
             object.__setattr__(self, attr, _fraction(getattr(self, attr), attr))
 
-    def evaluate(self, ctx: StrategyContext) -> Signal | None:
+    def evaluate(self, ctx: StrategyContext) -> Evaluation:
         n = window_candles(ctx.lookback_minutes, ctx.interval)
         candles = sorted(ctx.klines, key=lambda k: k.open_time)
+        values = {
+            "lookback_minutes": str(ctx.lookback_minutes),
+            "interval": ctx.interval,
+            "candles_needed": str(n + 1),
+            "candles": str(len(candles)),
+            "entry_threshold_pct": _plain(self.entry_threshold),
+            "exit_threshold_pct": _plain(self.exit_threshold),
+            "price": _plain(ctx.ticker_price),
+        }
+
+        def outcome(kind: str, reason: str, signal: Signal | None = None) -> Evaluation:
+            return Evaluation(ctx.symbol, kind, reason, values, signal)
+
         if len(candles) < n + 1:
-            return None
+            return outcome(
+                NOT_ENOUGH_CANDLES,
+                f"{len(candles)} {ctx.interval} candles stored, {n + 1} needed for "
+                f"{ctx.lookback_minutes}m of momentum",
+            )
         last, ref = candles[-1], candles[-1 - n]
         if ref.close <= 0:
-            return None
+            return outcome(NO_PRICE, f"reference close {ref.close} is not positive")
         momentum = (last.close - ref.close) / ref.close
-        window = f"momentum {momentum * 100:+.2f}% over {ctx.lookback_minutes}m"
+        values |= {
+            "momentum_pct": _plain(momentum),
+            "reference_close": _plain(ref.close),
+            "last_open": _plain(last.open),
+            "last_close": _plain(last.close),
+        }
+        window = f"momentum {momentum * 100:+.2f} % over {ctx.lookback_minutes}m"
         held = ctx.position if ctx.position is not None and ctx.position.qty > 0 else None
 
         if held is None:
-            if momentum < self.entry_threshold or last.close <= last.open:
-                return None
+            entry = f"{self.entry_threshold * 100:.2f} %"
+            if momentum < self.entry_threshold:
+                return outcome(BELOW_THRESHOLD, f"{window}, below the {entry} entry threshold")
+            if last.close <= last.open:
+                return outcome(
+                    LAST_CANDLE_DOWN,
+                    f"{window} (at least {entry}) but the last candle is not up "
+                    f"(open {last.open}, close {last.close})",
+                )
             if ctx.ticker_price <= 0 or ctx.equity <= 0:
-                return None
+                return outcome(
+                    NO_PRICE, f"no positive price ({ctx.ticker_price}) or equity ({ctx.equity})"
+                )
             strength = _strength(momentum, self.entry_threshold)
             size = (ctx.equity * ctx.max_position_pct * strength / ctx.ticker_price).quantize(
                 SIZE_QUANTUM, rounding=ROUND_DOWN
             )
+            values |= {"signal_strength": _plain(strength), "size": _plain(size)}
             if size <= 0:
-                return None
-            return Signal(
-                symbol=ctx.symbol,
-                direction=Side.BUY,
-                size=size,
-                signal_strength=strength,
-                timestamp=ctx.now,
-                price=ctx.ticker_price,
-                reason=(
-                    f"{window} ({n} x {ctx.interval} candles) >= "
-                    f"{self.entry_threshold * 100:.2f}%, last candle up"
+                return outcome(TOO_SMALL, f"{window}: the sized order rounds down to nothing")
+            reason = f"{window} ({n} x {ctx.interval} candles) >= {entry}, last candle up"
+            return outcome(
+                BUY,
+                reason,
+                Signal(
+                    symbol=ctx.symbol,
+                    direction=Side.BUY,
+                    size=size,
+                    signal_strength=strength,
+                    timestamp=ctx.now,
+                    price=ctx.ticker_price,
+                    reason=reason,
                 ),
             )
 
+        exit_at = f"-{self.exit_threshold * 100:.2f} %"
+        values |= {"position_qty": _plain(held.qty), "avg_entry": _plain(held.avg_entry)}
         if momentum <= -self.exit_threshold:
-            return Signal(
-                symbol=ctx.symbol,
-                direction=Side.SELL,
-                size=held.qty,
-                signal_strength=_strength(-momentum, self.exit_threshold),
-                timestamp=ctx.now,
-                price=ctx.ticker_price,
-                reason=(
-                    f"{window} ({n} x {ctx.interval} candles) <= "
-                    f"-{self.exit_threshold * 100:.2f}%: momentum reversed, exit"
-                ),
-                is_exit=True,
+            reason = (
+                f"{window} ({n} x {ctx.interval} candles) <= {exit_at}: momentum reversed, exit"
             )
-        return None
+            return outcome(
+                SELL,
+                reason,
+                Signal(
+                    symbol=ctx.symbol,
+                    direction=Side.SELL,
+                    size=held.qty,
+                    signal_strength=_strength(-momentum, self.exit_threshold),
+                    timestamp=ctx.now,
+                    price=ctx.ticker_price,
+                    reason=reason,
+                    is_exit=True,
+                ),
+            )
+        return outcome(HOLD, f"holding: {window}, above the {exit_at} exit threshold")
+
+
+def _plain(value: Decimal) -> str:
+    """An exact decimal string without exponent ("0", not "0E-8")."""
+    return format(value.normalize() if value == 0 else value, "f")

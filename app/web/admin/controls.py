@@ -9,10 +9,10 @@ from flask.typing import ResponseReturnValue
 from kombu.exceptions import OperationalError
 
 from app.extensions import db
-from app.services import admin_queries, queries
-from app.web.admin import actions, bp, read_session
+from app.services import admin_queries, operator, queries
+from app.web.admin import bp, read_session
 from app.web.admin.views import page_number
-from app.web.auth import current_user
+from app.web.auth import current_actor
 
 RESULT = {
     "halt": ("trading halted", "trading was already halted"),
@@ -30,7 +30,7 @@ def alerts() -> str:
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
 def acknowledge(alert_id: int) -> ResponseReturnValue:
-    if not actions.acknowledge_alert(db, current_user() or "", alert_id):
+    if not operator.acknowledge_alert(db, current_actor(), alert_id):
         abort(404, f"no alert {alert_id}")
     flash(f"alert {alert_id} acknowledged", "ok")
     back = {k: v for k, v in request.args.items() if k in ("page", "open")}
@@ -50,7 +50,7 @@ def controls() -> str:
 @bp.post("/controls/run-pipeline")
 def run_pipeline() -> ResponseReturnValue:
     try:
-        task_id = actions.run_pipeline(db, current_app.extensions["celery"], current_user() or "")
+        task_id = operator.run_pipeline(db, current_app.extensions["celery"], current_actor())
     except OperationalError as exc:
         flash(f"could not send the run: broker unreachable ({exc})", "error")
         return redirect(url_for("admin.controls"))
@@ -60,11 +60,12 @@ def run_pipeline() -> ResponseReturnValue:
 
 @bp.post("/controls/<any(halt, resume, 'release-drawdown'):action>")
 def control(action: str) -> ResponseReturnValue:
-    reason = request.form.get("reason", "").strip() or None
-    if action == "halt" and reason is None:
-        abort(400, "reason is required to halt trading")
+    reason = request.form.get("reason", "")
     settings = current_app.extensions["settings"]
-    result = actions.control(db, settings, current_user() or "", action, reason)
+    try:
+        result = operator.control(db, settings, current_actor(), action, reason)
+    except ValueError as exc:
+        abort(400, f"{exc}")
     done, unchanged = RESULT[action]
     flash(done if result["changed"] else unchanged, "ok" if result["changed"] else "info")
     return redirect(url_for("admin.controls"))

@@ -10,11 +10,11 @@ from kombu.exceptions import OperationalError
 
 import celeryconfig
 from app.extensions import db
-from app.services import admin_queries
-from app.services.task_runs import TaskRunNotFound
-from app.web.admin import actions, bp, read_session
+from app.services import admin_queries, operator
+from app.services.task_runs import NotRerunnable, TaskRunNotFound
+from app.web.admin import bp, read_session
 from app.web.admin.views import page_number
-from app.web.auth import current_user
+from app.web.auth import current_actor
 
 TASK_NAMES = (
     celeryconfig.MARKET_DATA_TASK,
@@ -94,9 +94,11 @@ def task_run(task_id: str) -> str:
 def rerun(task_id: str) -> ResponseReturnValue:
     celery = current_app.extensions["celery"]
     try:
-        new_id = actions.rerun(db, celery, current_user() or "", task_id)
+        new_id = operator.rerun(db, celery, current_actor(), task_id)
     except TaskRunNotFound:
         abort(404, f"no task run {task_id}")
+    except NotRerunnable as exc:
+        abort(400, str(exc))
     except OperationalError as exc:
         flash(f"could not send the re-run: broker unreachable ({exc})", "error")
         return redirect(url_for("admin.task_run", task_id=task_id))
