@@ -98,7 +98,7 @@ def _control(ctx: click.Context, action: str, reason: str | None = None) -> None
     try:
         emit(control(database, config, Actor.cli(), action, reason, now))
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
 
 
 @risk.command("halt")

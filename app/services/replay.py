@@ -117,48 +117,57 @@ def replay_session(
     """Feed every recorded run through signals → risk → execution; returns the summary.
 
     The file is checked line by line as it is read (replay_format): a malformed or hostile
-    file raises ReplayError, and nothing outlives the throwaway database."""
+    file raises ReplayError, and nothing outlives the throwaway database, which is made when
+    the first record after the header needs it."""
     with tempfile.TemporaryDirectory(prefix="cdb-replay-") as folder:
         url = f"sqlite:///{Path(folder) / 'replay.sqlite3'}"
-        migrate.upgrade(url)
-        db = Database()
-        db.configure(url)
+        db: Database | None = None
         try:
-            return _replay(db, settings.model_copy(update={"database_url": url}), source, progress)
+            runs = 0
+            for _, record in fmt.records(iter(source)):
+                if isinstance(record, fmt.Header):
+                    settings = settings.model_copy(
+                        update={
+                            "database_url": url,
+                            "interval": record.interval,
+                            "lookback_minutes": record.lookback_minutes,
+                        }
+                    )
+                    continue
+                if db is None:
+                    migrate.upgrade(url)
+                    db = Database()
+                    db.configure(url)
+                if isinstance(record, fmt.Markets):
+                    with db.transaction() as session:
+                        upsert(session, Market, [fmt.as_row(m) for m in record.markets], ["symbol"])
+                else:
+                    _replay_run(db, settings, record)
+                    runs += 1
+                    if progress:
+                        progress(runs)
+            if db is None or runs == 0:
+                raise ReplayError(
+                    "the file holds no market-data run: nothing to replay (`cdb export` writes "
+                    "the runs of the database it reads)"
+                )
+            return _summary(db, runs)
         finally:
-            db.dispose()
+            if db is not None:
+                db.dispose()
 
 
-def _replay(
-    db: Database,
-    settings: Settings,
-    source: TextIO,
-    progress: Callable[[int], None] | None,
-) -> dict[str, Any]:
-    runs = 0
-    for _, record in fmt.records(iter(source)):
-        if isinstance(record, fmt.Header):
-            settings = settings.model_copy(
-                update={"interval": record.interval, "lookback_minutes": record.lookback_minutes}
-            )
-        elif isinstance(record, fmt.Markets):
-            with db.transaction() as session:
-                upsert(session, Market, [fmt.as_row(m) for m in record.markets], ["symbol"])
-        else:
-            _import_run(db, record)
-            moment = fmt.moment(record.run)
+def _replay_run(db: Database, settings: Settings, record: fmt.Run) -> None:
+    _import_run(db, record)
+    moment = fmt.moment(record.run)
 
-            def clock(moment: datetime = moment) -> datetime:
-                return moment
+    def clock() -> datetime:
+        return moment
 
-            run_id = record.run.id
-            run_signals(db, settings, run_id, clock)
-            decide_run(db, settings, run_id, clock)
-            execute_run(db, settings, run_id, clock)
-            runs += 1
-            if progress:
-                progress(runs)
-    return _summary(db, runs)
+    run_id = record.run.id
+    run_signals(db, settings, run_id, clock)
+    decide_run(db, settings, run_id, clock)
+    execute_run(db, settings, run_id, clock)
 
 
 def _import_run(db: Database, record: fmt.Run) -> None:

@@ -55,6 +55,17 @@ def _to_decimal(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def _iso_text(value: Any) -> Any:
+    """Times are ISO 8601 strings with an offset, as `cdb export` writes them."""
+    if not isinstance(value, str) or not ISO_TIME.fullmatch(value):
+        raise ValueError("not an ISO 8601 time such as 2026-01-01T00:00:00+00:00")
+    return value
+
+
+ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
 Dec = Annotated[str, BeforeValidator(_decimal_text), AfterValidator(_to_decimal)]
 OptDec = Annotated[str | None, BeforeValidator(_optional_decimal_text), AfterValidator(_to_decimal)]
@@ -90,7 +101,7 @@ class MarketRow(_Row):
     taker_commission: OptDec = None
     max_quote_amount: OptDec = None
     full_name: Annotated[str, StringConstraints(max_length=128)] | None = None
-    updated_at: AwareDatetime
+    updated_at: Timestamp
 
 
 class Markets(_Row):
@@ -103,8 +114,8 @@ class RunRow(_Row):
     run_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     trigger: Annotated[str, StringConstraints(max_length=16)]
     status: Literal[tuple(s for s in RUN_STATES if s != "running")]  # type: ignore[valid-type]
-    started_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
     attempts: Count = 1
     parameters: dict[str, Any] = {}
     tickers_received: Count = 0
@@ -130,8 +141,8 @@ class TickerRow(_Row):
     ask_qty: OptDec = None
     volume: OptDec = None
     quote_volume: OptDec = None
-    open_time: AwareDatetime | None = None
-    close_time: AwareDatetime
+    open_time: Timestamp | None = None
+    close_time: Timestamp
     screened: bool = False
 
 
@@ -143,19 +154,19 @@ class BookRow(_Row):
     best_ask: Dec
     bids: Annotated[list[tuple[DecimalText, DecimalText]], Field(min_length=1, max_length=5000)]
     asks: Annotated[list[tuple[DecimalText, DecimalText]], Field(min_length=1, max_length=5000)]
-    fetched_at: AwareDatetime
+    fetched_at: Timestamp
 
 
 class KlineRow(_Row):
     symbol: Symbol
     interval: Literal[tuple(KLINE_INTERVALS)]  # type: ignore[valid-type]
-    open_time: AwareDatetime
+    open_time: Timestamp
     open: Dec
     high: Dec
     low: Dec
     close: Dec
     volume: Dec
-    close_time: AwareDatetime
+    close_time: Timestamp
     quote_volume: OptDec = None
 
 
