@@ -16,21 +16,19 @@ RUN groupadd --system --gid 10001 cdb \
     && useradd --system --uid 10001 --gid cdb --no-create-home --shell /usr/sbin/nologin cdb
 WORKDIR /app
 
-# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
-# The empty package skeleton lets pip resolve the project's dependencies; the
-# project itself is uninstalled again and installed for real below.
-COPY pyproject.toml README.md ./
-RUN mkdir -p app workers && touch app/__init__.py workers/__init__.py celeryconfig.py \
-    && pip install . \
-    && pip uninstall --yes claire-de-binaire \
-    && rm -rf app workers celeryconfig.py build *.egg-info
+# Dependencies first, in their own layer: rebuilt only when the lock changes. Exactly the
+# versions scripts/run.sh installs, every file checked against the lock's sha256.
+COPY requirements/runtime.lock ./requirements/runtime.lock
+RUN pip install --require-hashes -r requirements/runtime.lock
 
+COPY pyproject.toml README.md ./
 COPY celeryconfig.py ./
 COPY app ./app
 COPY workers ./workers
 COPY migrations ./migrations
-# --no-deps: the dependencies are already there; this adds the `cdb` command.
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# --no-deps: the dependencies are already there; this adds the `cdb` command. pip check
+# fails the build when the lock no longer satisfies pyproject.toml (run requirements/lock.sh).
+RUN pip install --no-deps . && pip check && rm -rf build *.egg-info
 
 USER cdb:cdb
 EXPOSE 8000 5555

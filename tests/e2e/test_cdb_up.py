@@ -1,15 +1,19 @@
-"""`cdb up --mexc-sim` as a user runs it: the pipeline completes and shows on /metrics."""
+"""`cdb up --mexc-sim` as a user runs it: the pipeline completes and shows on /metrics; a
+start-up failure ends in one line that says what to do."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
+import sys
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import FLOWER_AUTH
+from tests.e2e.conftest import FLOWER_AUTH, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -70,3 +74,48 @@ def test_sigterm_stops_every_process(stack):
     ]
     assert still == [], stack.output()
     assert any("all processes stopped" in line for line in stack.lines)
+
+
+def _up_failing(tmp_path, **extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEXC_", "CDB_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        STATE_DIR=str(tmp_path / "state"),
+        WEB_PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
+    )
+    env.update(extra)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "up", "--mexc-sim", "--sim-symbols", "20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == ""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and done.stderr.rstrip().splitlines()[-1] == errors[0], done.stderr
+    return errors[0]
+
+
+def test_an_unreachable_database_ends_in_one_line(tmp_path):
+    port = free_port()  # nothing listens there
+    done = _up_failing(tmp_path, DATABASE_URL=f"postgresql://cdb:hunter2@127.0.0.1:{port}/cdb")
+    line = _one_error_line(done)
+    assert f"127.0.0.1:{port}" in line and "DATABASE_URL" in line
+    assert "hunter2" not in done.stderr
+    assert "started worker" not in done.stderr
+
+
+def test_a_web_port_in_use_ends_in_one_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = _one_error_line(_up_failing(tmp_path, WEB_PORT=str(port)))
+    assert f"port {port} (WEB_PORT) is already in use" in line

@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.e2e.conftest import free_port
 
@@ -41,7 +44,9 @@ def up(state, redis_port: int, path: str | None = None, **extra: str) -> subproc
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_a_private_redis_server_is_started_and_stopped(tmp_path):
     port = free_port()
-    process = up(tmp_path, port, WEB_PORT=str(web := free_port()))
+    secret = "pw-" + uuid.uuid4().hex
+    url = f"redis://:{secret}@127.0.0.1:{port}/0"
+    process = up(tmp_path, port, WEB_PORT=str(web := free_port()), REDIS_URL=url)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -57,10 +62,20 @@ def test_a_private_redis_server_is_started_and_stopped(tmp_path):
         ).stdout.split()
         assert servers, "no private redis-server runs"
         assert (tmp_path / "redis" / "appendonlydir").is_dir()
+        # The password is in a 0600 config file, not on the command line.
+        for pid in servers:
+            assert secret.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        conf = tmp_path / "redis" / "redis.conf"
+        assert conf.stat().st_mode & 0o777 == 0o600
+        assert redis.Redis.from_url(url).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
+    assert secret not in output
+    assert "a private redis-server started by cdb up" in output
     assert subprocess.run(["pgrep", "-f", f"redis-server.*:{port}"]).returncode == 1
 
 

@@ -302,6 +302,97 @@ def test_dockerfile_runs_as_a_non_root_user_and_imports_from_app():
     assert {".env", ".git", ".venv", "tests", "backups"} <= set(ignored)
 
 
+def test_dockerfile_installs_the_runtime_lock_with_hashes():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^COPY requirements/runtime\.lock ", text, flags=re.MULTILINE)
+    installs = re.findall(r"pip install ([^&\n]*)", text)
+    assert "--require-hashes -r requirements/runtime.lock" in installs[0]
+    # Everything after the lock adds no dependency of its own.
+    assert all("--no-deps" in args for args in installs[1:]), installs
+    assert "requirements" not in (ROOT / ".dockerignore").read_text().split()
+
+
+# --- the dependency locks -------------------------------------------------------------------
+
+LOCKS = ("runtime", "dev")
+
+
+def _lock(name: str) -> dict[str, tuple[str, list[str]]]:
+    """{package: (version, hashes)} of requirements/<name>.lock, for this Python (an entry whose
+    environment marker does not apply here is checked, then left out)."""
+    from packaging.markers import Marker
+
+    text = (ROOT / "requirements" / f"{name}.lock").read_text()
+    entries = {}
+    for logical in re.sub(r"\\\n", " ", text).splitlines():
+        line = logical.split("#", 1)[0].strip()
+        if not line:
+            continue
+        assert not line.startswith("-"), f"{name}.lock: option line {line!r}"
+        requirement, _, rest = line.partition(" --")
+        options = ("--" + rest).split() if rest else []
+        pin, _, marker = (part.strip() for part in requirement.partition(";"))
+        match = re.fullmatch(r"([a-z0-9][a-z0-9._-]*)==([^\s]+)", pin)
+        assert match, f"{name}.lock: not an exact pin: {pin!r}"
+        hashes = [o.removeprefix("--hash=sha256:") for o in options if o.startswith("--hash=")]
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), pin
+        assert len(hashes) == len(options), f"{name}.lock: unexpected option in {line!r}"
+        if not marker or Marker(marker).evaluate():
+            assert match.group(1) not in entries, f"{name}.lock: {pin} twice for this Python"
+            entries[match.group(1)] = (match.group(2), hashes)
+    return entries
+
+
+@pytest.fixture(scope="module")
+def locks():
+    return {name: _lock(name) for name in LOCKS}
+
+
+def test_the_locks_pin_every_package_with_hashes_and_say_how_to_regenerate(locks):
+    for name in LOCKS:
+        assert len(locks[name]) > 20, name
+        head = (ROOT / "requirements" / f"{name}.lock").read_text().splitlines()[:6]
+        assert any("requirements/lock.sh" in line for line in head), name
+        assert "/opt/" not in (ROOT / "requirements" / f"{name}.lock").read_text()  # no local index
+    assert os.access(ROOT / "requirements" / "lock.sh", os.X_OK)
+
+
+def test_the_locks_hold_the_proven_versions(locks):
+    runtime, dev = locks["runtime"], locks["dev"]
+    for lock in (runtime, dev):
+        # celery/kombu 5.7.0 kill the worker when Redis restarts with a task in flight.
+        assert lock["celery"][0] == "5.6.3"
+        assert lock["kombu"][0] == "5.6.2"
+    assert {"websockets", "protobuf"} <= set(runtime)
+    assert {"pytest", "ruff", "ccxt"} <= set(dev)
+    assert not {"pytest", "ruff", "ccxt"} & set(runtime)
+    # dev.lock is runtime.lock plus the dev tools, at the same versions.
+    assert {name: runtime[name][0] for name in runtime} == {name: dev[name][0] for name in runtime}
+
+
+def test_the_locks_satisfy_pyproject(locks):
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for lock, wanted in (
+        (locks["runtime"], project["dependencies"]),
+        (locks["dev"], project["dependencies"] + project["optional-dependencies"]["dev"]),
+    ):
+        for text in wanted:
+            requirement = Requirement(text)
+            name = canonicalize_name(requirement.name)
+            assert name in lock, (
+                f"{name} is in pyproject.toml but not locked: run requirements/lock.sh"
+            )
+            assert requirement.specifier.contains(lock[name][0], prereleases=True), (
+                f"{name}=={lock[name][0]} is outside {requirement.specifier}: "
+                "run requirements/lock.sh"
+            )
+
+
 def test_backup_service_runs_the_script_with_pg_tools(services):
     backup = services["backup"]
     assert backup["profiles"] == ["backup"]  # not started by `up`

@@ -98,7 +98,8 @@ def test_entry_at_exactly_the_threshold_and_none_below_it():
     assert at.size == D("0.24875621")  # 25 / 100.5 = 0.248756218...
     below = MOMENTUM.evaluate(ctx(flat_then("100.4")))
     assert below.signal is None and below.outcome == "below_threshold"
-    assert below.values["momentum_pct"] == "0.004" and below.values["entry_threshold_pct"] == "0.005"
+    assert below.values["momentum_pct"] == "0.004"
+    assert below.values["entry_threshold_pct"] == "0.005"
     assert below.reason == "momentum +0.40 % over 15m, below the 0.50 % entry threshold"
 
 
