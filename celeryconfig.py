@@ -10,10 +10,18 @@ Reliability policy, and why:
   idempotent by key (a market-data run is keyed by its task id).
 - Prefetch 1: a worker holds at most one waiting message per process, so a slow
   task doesn't strand others and a crash re-queues little.
-- Visibility timeout 15 min > the longest hard time limit: Redis re-delivers an
-  unacknowledged message only after it, so a running task is never handed out twice.
-- Beat-sent market-data tasks expire after one period: after an outage the backlog
-  is dropped instead of replayed (the next run supersedes it).
+- Visibility timeout 60 s, above every hard time limit (market data 50 s, the other
+  stages 30 s): Redis hands an unacknowledged message out again only after it, so a
+  running task is never handed out twice, while a message whose worker died comes back
+  within about two minutes (kombu checks every ~100 s) instead of fifteen. The reconciler
+  does not wait for that: it re-drives a stopped chain within GRACE + one interval.
+- Transient database and broker errors are retried in the task with exponential backoff
+  and jitter (1 s doubling to 8 s, 6 times); permanent ones (a malformed payload, an unknown
+  run) fail once with the reason. Retry countdowns stay far below the visibility timeout.
+- Beat-sent tasks expire after one period: after an outage the backlog is dropped instead
+  of replayed (the next run supersedes it); an expired task is recorded as EXPIRED.
+- Exactly one beat sends: workers.beat.LeasedScheduler holds a lease in Redis; a second
+  beat started by mistake stands by until the lease lapses.
 - No result backend: stages hand ids on and record outcomes in the database.
 """
 
@@ -31,6 +39,9 @@ QUEUES = ("market_data", "signals", "risk", "execution")
 
 task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
 task_routes = {f"cdb.{name}.*": {"queue": name, "routing_key": name} for name in QUEUES}
+# Housekeeping (reconciler, retention) runs beside market data: every deployment has workers
+# on that queue, and it is never the bottleneck.
+task_routes["cdb.maintenance.*"] = {"queue": "market_data", "routing_key": "market_data"}
 task_default_queue = "market_data"
 task_create_missing_queues = False
 
@@ -41,9 +52,14 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None
 
-task_soft_time_limit = 120
-task_time_limit = 180
-VISIBILITY_TIMEOUT = 900
+# Seconds. Every hard limit stays below VISIBILITY_TIMEOUT (see above).
+MARKET_DATA_SOFT_TIME_LIMIT = 40
+MARKET_DATA_TIME_LIMIT = 50
+task_soft_time_limit = 20
+task_time_limit = 30
+VISIBILITY_TIMEOUT = 60
+RETRY_BACKOFF_MAX = 8
+RETRY_MAX = 6
 
 task_ignore_result = True
 result_backend = None
@@ -52,6 +68,9 @@ task_serializer = "json"
 accept_content = ["json"]
 enable_utc = True
 timezone = "UTC"
+
+beat_scheduler = "workers.beat:LeasedScheduler"
+beat_max_loop_interval = 5  # beat wakes at least this often, to renew its lease
 
 worker_hijack_root_logger = False
 worker_send_task_events = True
@@ -62,6 +81,13 @@ REFRESH_MARKETS_TASK = "cdb.market_data.refresh_markets"
 SIGNALS_TASK = "cdb.signals.run"
 RISK_TASK = "cdb.risk.run"
 EXECUTION_TASK = "cdb.execution.run"
+RECONCILE_TASK = "cdb.maintenance.reconcile"
+STAGE_TASKS = {
+    "market_data": MARKET_DATA_TASK,
+    "signals": SIGNALS_TASK,
+    "risk": RISK_TASK,
+    "execution": EXECUTION_TASK,
+}
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -77,6 +103,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": REFRESH_MARKETS_TASK,
             "schedule": timedelta(hours=1),
             "options": {"expires": 3600},
+        },
+        "reconcile": {
+            "task": RECONCILE_TASK,
+            "schedule": timedelta(seconds=settings.reconcile_interval_sec),
+            "options": {"expires": settings.reconcile_interval_sec},
         },
     }
 

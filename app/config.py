@@ -42,6 +42,7 @@ RANGES: dict[str, tuple[Any, Any]] = {
     "mexc_max_retries": (0, 10),
     "mexc_weight_budget": (10, 500),
     "market_data_fetch_concurrency": (1, 32),
+    "reconcile_interval_sec": (5, 300),
 }
 
 # Variables that must be set explicitly when CDB_ENV=production (no embedded fallback).
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     lookback_minutes: int = 15
     min_quote_volume: Decimal = Decimal("100000")
     strategy: str = "momentum"
+    reconcile_interval_sec: int = 10  # how often beat runs the reconciler
 
     # Infrastructure
     database_url: str | None = None

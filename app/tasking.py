@@ -53,12 +53,67 @@ def _connect_signals(settings: Settings) -> None:
         task_runs.record_start(db, task, task_id, args, kwargs)
 
     @celery_signals.task_failure.connect(weak=False)
-    def _record_failure(task_id: str, exception: BaseException, einfo: Any = None, **_: Any):
+    def _record_failure(
+        task_id: str,
+        exception: BaseException,
+        einfo: Any = None,
+        sender: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        **_: Any,
+    ):
         error = f"{type(exception).__name__}: {exception}"
-        task_runs.record_end(db, task_id, "FAILURE", error=error, traceback=str(einfo))
+        task_runs.record_end(
+            db,
+            task_id,
+            "FAILURE",
+            error=error,
+            traceback=str(einfo),
+            task=sender,
+            args=args,
+            kwargs=kwargs,
+        )
 
     @celery_signals.task_postrun.connect(weak=False)
-    def _record_end(task_id: str, state: str | None = None, retval: Any = None, **_: Any):
-        failed = state == "FAILURE"
-        task_runs.record_end(db, task_id, state or "SUCCESS", None if failed else retval)
+    def _record_end(
+        task_id: str,
+        task: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        state: str | None = None,
+        retval: Any = None,
+        **_: Any,
+    ):
+        failed = state in ("FAILURE", "RETRY")
+        task_runs.record_end(
+            db,
+            task_id,
+            state or "SUCCESS",
+            None if failed else retval,
+            task=task,
+            args=args,
+            kwargs=kwargs,
+        )
         db.session.remove()
+
+    @celery_signals.task_revoked.connect(weak=False)
+    def _record_revoked(
+        sender: Any = None, request: Any = None, expired: bool = False, **_: Any
+    ) -> None:
+        if request is None or sender is None:
+            return
+        reason = (
+            "expired before a worker ran it (sent with an expiry: the next one supersedes it)"
+            if expired
+            else "revoked before or while it ran"
+        )
+        task_runs.record_end(
+            db,
+            request.id,
+            "EXPIRED" if expired else "REVOKED",
+            error=reason,
+            task=sender,
+            args=getattr(request, "args", None),
+            kwargs=getattr(request, "kwargs", None),
+            ran=False,
+        )

@@ -8,4 +8,4 @@ from app.bootstrap import settings_or_exit
 flask_app = create_app(settings_or_exit("worker"))
 celery = app = flask_app.extensions["celery"]
 
-from workers import market_data, pipeline  # noqa: E402,F401  (registers the tasks)
+from workers import maintenance, market_data, pipeline  # noqa: E402,F401  (registers the tasks)

@@ -11,9 +11,17 @@ from app.extensions import db
 from app.services.exchange import make_client
 from app.services.market_data import refresh_markets, run_market_data
 from workers.clock import utcnow
+from workers.pipeline import hand_on
+from workers.policy import RETRY
 
 
-@shared_task(name=celeryconfig.MARKET_DATA_TASK, bind=True, soft_time_limit=120, time_limit=180)
+@shared_task(
+    name=celeryconfig.MARKET_DATA_TASK,
+    bind=True,
+    soft_time_limit=celeryconfig.MARKET_DATA_SOFT_TIME_LIMIT,
+    time_limit=celeryconfig.MARKET_DATA_TIME_LIMIT,
+    **RETRY,
+)
 def market_data_run(self, trigger: str = "manual") -> int:
     """Fetch, screen, validate and store one run; returns the run id."""
     settings = current_app.extensions["settings"]
@@ -29,13 +37,13 @@ def market_data_run(self, trigger: str = "manual") -> int:
             retries=retries,
         )
     # The next stage runs for every finished run: even one without fresh data must let the
-    # risk stage see that the data went stale.
-    if not summary.reused:
-        self.app.send_task(celeryconfig.SIGNALS_TASK, args=[summary.id])
+    # risk stage see that the data went stale. A redelivered task that finds its run done
+    # sends it again while the signals of the run are not done.
+    hand_on(self, summary.id, "market_data")
     return summary.id
 
 
-@shared_task(name=celeryconfig.REFRESH_MARKETS_TASK)
+@shared_task(name=celeryconfig.REFRESH_MARKETS_TASK, **RETRY)
 def market_data_refresh_markets() -> int:
     """Refresh trading rules from exchangeInfo; returns how many markets were stored."""
     with make_client(current_app.extensions["settings"], shared=True) as client:

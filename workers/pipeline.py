@@ -1,6 +1,11 @@
-"""Signal, risk and execution tasks: thin adapters, each handing the run id to the next stage."""
+"""Signal, risk and execution tasks: thin adapters, each handing the run id to the next stage.
+
+A stage hands on whenever the next stage's work for the run is not done — also when it was
+redelivered or re-run and found its own work done — so a lost hand-off is sent again."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from celery import shared_task
 from flask import current_app
@@ -10,24 +15,32 @@ from app.extensions import db
 from app.services.execution import execute_run
 from app.services.risk import decide_run
 from app.services.signals import run_signals
+from app.services.stages import next_is_pending
 from workers.clock import utcnow
+from workers.policy import RETRY
 
 
-@shared_task(name=celeryconfig.SIGNALS_TASK, bind=True)
+def hand_on(task: Any, run_id: int, stage: str) -> None:
+    following = next_is_pending(db, run_id, stage)
+    if following is not None:
+        task.app.send_task(celeryconfig.STAGE_TASKS[following], args=[run_id])
+
+
+@shared_task(name=celeryconfig.SIGNALS_TASK, bind=True, **RETRY)
 def signals_run(self, run_id: int) -> int:
     run_signals(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    self.app.send_task(celeryconfig.RISK_TASK, args=[run_id])
+    hand_on(self, run_id, "signals")
     return run_id
 
 
-@shared_task(name=celeryconfig.RISK_TASK, bind=True)
+@shared_task(name=celeryconfig.RISK_TASK, bind=True, **RETRY)
 def risk_run(self, run_id: int) -> int:
     decide_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    self.app.send_task(celeryconfig.EXECUTION_TASK, args=[run_id])
+    hand_on(self, run_id, "risk")
     return run_id
 
 
-@shared_task(name=celeryconfig.EXECUTION_TASK, bind=True)
+@shared_task(name=celeryconfig.EXECUTION_TASK, bind=True, **RETRY)
 def execution_run(self, run_id: int) -> int:
     execute_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
     return run_id

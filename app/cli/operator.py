@@ -177,3 +177,28 @@ def show_settings(ctx: click.Context) -> None:
 
     config = settings(ctx)
     emit({"resolved": derived(config), "settings": [r.as_dict() for r in settings_report(config)]})
+
+
+@main.command("reconcile")
+@click.pass_context
+def reconcile_now(ctx: click.Context) -> None:
+    """One pass of the reconciler now (beat runs it every RECONCILE_INTERVAL_SEC): fail runs
+    whose worker was lost, re-drive chains that stopped, expire orders too old to fill, mark
+    task runs whose worker died as LOST. Prints what it did."""
+    import celeryconfig
+    from app.services.reconcile import reconcile
+
+    config, database = app_database(ctx)
+    celery = celery_app(config)
+
+    def send(stage: str, run_id: int) -> None:
+        celery.send_task(celeryconfig.STAGE_TASKS[stage], args=[run_id])
+
+    report = reconcile(database, config, now, send)
+    if report.changed:
+        from app.services.audit import cli_user, record_action
+
+        record_action(
+            database, cli_user(), "reconcile", now(), source="cli", outcome=report.as_dict()
+        )
+    emit(report.as_dict())

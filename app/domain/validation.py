@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -10,6 +11,16 @@ from app.domain.market import KLINE_INTERVALS, Kline, OrderBook, Ticker24h
 
 # MEXC's clock and ours differ a little; a timestamp this far ahead is still "now".
 CLOCK_SKEW = timedelta(seconds=5)
+# What a MEXC spot symbol looks like (the event schema's pattern): anything else is refused
+# where it enters, so one hostile name can never fail a whole run downstream.
+SYMBOL = re.compile(r"[A-Z0-9]{2,30}")
+
+
+def symbol_fault(symbol: object) -> str | None:
+    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol):
+        shown = repr(symbol)
+        return f"symbol {shown[:40]} is not a MEXC spot symbol (A-Z, 0-9, 2 to 30 characters)"
+    return None
 
 
 def _bad_price(name: str, value: Decimal | None, *, required: bool = True) -> str | None:
@@ -39,6 +50,8 @@ def check_ticker(ticker: Ticker24h, now: datetime, stale_after: timedelta) -> li
 
 def ticker_faults(ticker: Ticker24h) -> list[str]:
     """What is wrong with a ticker's values, whatever the time (the clock-free checks)."""
+    if fault := symbol_fault(ticker.symbol):
+        return [fault]
     reasons = [
         reason
         for reason in (

@@ -2,7 +2,13 @@
 
 from app.models.base import Base, ExactDecimal, UTCDateTime
 from app.models.market import BookSnapshot, Kline, Market, TickerSnapshot
-from app.models.operator import OperatorAction, StageLatencyBucket, StageLatencyTotal
+from app.models.operator import (
+    AdminSession,
+    LoginAttempt,
+    OperatorAction,
+    StageLatencyBucket,
+    StageLatencyTotal,
+)
 from app.models.runs import MarketDataRun
 from app.models.trading import (
     AlertRecord,
@@ -18,6 +24,7 @@ from app.models.trading import (
 )
 
 __all__ = [
+    "AdminSession",
     "AlertRecord",
     "Base",
     "BookSnapshot",
@@ -26,6 +33,7 @@ __all__ = [
     "ExactDecimal",
     "FillRecord",
     "Kline",
+    "LoginAttempt",
     "Market",
     "MarketDataRun",
     "OperatorAction",

@@ -50,3 +50,32 @@ class StageLatencyTotal(Base):
     stage: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
     sum_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdminSession(Base):
+    """A logged-in admin session, kept server-side: the signed cookie carries only its id.
+
+    Logging out revokes it; it ends after an absolute lifetime whatever the activity, and
+    after a while without any."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the token
+    username: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginAttempt(Base):
+    """Every admin login attempt, for the per-IP and per-username throttle and the audit."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    success: Mapped[bool]

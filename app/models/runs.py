@@ -11,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base
 
 RUN_STATES = ("running", "ok", "partial", "failed")
+STAGE_MARKS = {
+    "signals": "signals_done_at",
+    "risk": "risk_done_at",
+    "execution": "execution_done_at",
+}
 
 
 class MarketDataRun(Base):
@@ -37,3 +42,12 @@ class MarketDataRun(Base):
     rejections: Mapped[list[Any]]
     retries: Mapped[list[Any]]
     error: Mapped[str | None] = mapped_column(Text)
+    # When each later stage finished its work for this run (None: not yet). A redelivered or
+    # re-run stage sends the next one on while its mark is missing; the reconciler re-drives
+    # a run whose chain stopped.
+    signals_done_at: Mapped[datetime | None]
+    risk_done_at: Mapped[datetime | None]
+    execution_done_at: Mapped[datetime | None]
+    redrives: Mapped[int] = mapped_column(default=0, server_default="0")
+    redriven_at: Mapped[datetime | None]
+    chain_note: Mapped[str | None] = mapped_column(Text)  # what the reconciler did and why

@@ -38,6 +38,8 @@ OUTCOME_LABELS = {
     "no_price": "no price",
     "no_data": "no data",
     "too_small": "too small",
+    "stale_run": "run too old",
+    "invalid": "invalid signal",
 }
 # What an explained run says for a symbol the strategy did not evaluate in it.
 NOT_EVALUATED = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from app.models import EquitySnapshot, FillRecord, Order
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, symbol_rules
 from app.services.portfolio import lock_portfolio, save_risk, save_state
-from app.services.stages import check_stage_message, load_run
+from app.services.stages import check_stage_message, load_run, mark_done, too_old
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,9 @@ def execute_run(
     limits = rules.RiskLimits.from_settings(settings)
     broker = PaperBroker(settings.max_slippage_pct)
     now = clock()
+    max_age = timedelta(seconds=settings.data_stale_timeout_sec)
     with db.transaction() as session:
-        load_run(session, run_id)
+        run = load_run(session, run_id)
         locked = lock_portfolio(session, settings, now)
         state, risk, stops = locked.state, locked.risk, dict(locked.stops)
         orders = session.scalars(
@@ -60,6 +61,13 @@ def execute_run(
             try:
                 if market is None or rules_ is None:
                     raise OrderRejected("no_book", f"no stored book or rules for {order.symbol}")
+                age = now - market.data_time
+                if age > max_age:
+                    raise OrderExpired(
+                        f"the book is {age.total_seconds():.0f} s old, more than "
+                        f"DATA_STALE_TIMEOUT_SEC={settings.data_stale_timeout_sec} s: not filled "
+                        "at old prices"
+                    )
                 size = order.size
                 if side is Side.BUY and market.best_ask is not None:
                     # The broker refuses anything worse than this price, so this much is payable.
@@ -67,6 +75,9 @@ def execute_run(
                     payable = affordable_qty(state, worst, rules_.taker_fee, rules_.qty_precision)
                     size = min(size, payable)
                 fill = broker.market_order(order.symbol, side, size, market, rules_)
+            except OrderExpired as expired:
+                expire_order(order, str(expired), now)
+                continue
             except OrderRejected as rejected:
                 _reject(session, order, rejected, run_id, now)
                 if rejected.reason == "slippage":
@@ -110,23 +121,28 @@ def execute_run(
         store_alerts(session, alerts, source="execution", run_id=run_id)
         save_state(session, locked.row, state, now, stops)
         save_risk(locked.row, risk)
-        upsert(
-            session,
-            EquitySnapshot,
-            [
-                {
-                    "portfolio_id": locked.row.id,
-                    "run_id": run_id,
-                    "equity": state.equity,
-                    "cash": state.cash,
-                    "exposure": state.exposure,
-                    "drawdown_pct": state.daily_drawdown_pct,
-                    "daily_pnl": daily_pnl(state),
-                    "taken_at": now,
-                }
-            ],
-            ["portfolio_id", "run_id"],
-        )
+        if not too_old(run, now, settings.data_stale_timeout_sec):
+            # The run's first snapshot stands: a late re-run never overwrites it, and a run
+            # too old by now takes none (newer runs have their own).
+            upsert(
+                session,
+                EquitySnapshot,
+                [
+                    {
+                        "portfolio_id": locked.row.id,
+                        "run_id": run_id,
+                        "equity": state.equity,
+                        "cash": state.cash,
+                        "exposure": state.exposure,
+                        "drawdown_pct": state.daily_drawdown_pct,
+                        "daily_pnl": daily_pnl(state),
+                        "taken_at": now,
+                    }
+                ],
+                ["portfolio_id", "run_id"],
+                update=False,
+            )
+        mark_done(session, run_id, "execution", now)
         ids = list(
             session.scalars(
                 select(FillRecord.id)
@@ -163,6 +179,17 @@ def result_payload(
         "timestamp": now.isoformat(),
         "reason": reason,
     }
+
+
+class OrderExpired(Exception):
+    """The order can no longer be filled: the data it would be filled against is too old."""
+
+
+def expire_order(order: Order, reason: str, now: datetime) -> None:
+    order.status, order.updated_at = "expired", now
+    order.reject_reason = f"expired: {reason}"
+    validate("order_result", result_payload(order.id, "EXPIRED", None, Decimal(0), now, reason))
+    log.warning("order expired", extra={"order_id": order.id, "reason": order.reject_reason})
 
 
 def _reject(session, order: Order, rejected: OrderRejected, run_id: int, now: datetime) -> None:

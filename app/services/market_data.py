@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.config import Settings
 from app.domain import market as dm
 from app.domain.screener import Rejection, screen
-from app.domain.validation import check_book, check_klines, check_ticker
+from app.domain.validation import check_book, check_klines, check_ticker, symbol_fault
 from app.exchange.client import MexcClient, RetryEvent
 from app.exchange.errors import ExchangeError
 from app.extensions import Database
@@ -73,7 +74,12 @@ def kline_limit(interval: str, lookback_minutes: int) -> int:
 def refresh_markets(db: Database, client: MexcClient, now: datetime) -> int:
     """Store exchangeInfo's trading rules; returns how many markets were written."""
     markets = client.exchange_info()
-    rows = [_market_row(m, now) for m in markets]
+    rows = []
+    for market in markets:
+        if fault := symbol_fault(market.symbol):
+            log.warning("market rejected", extra={"reason": fault})
+            continue
+        rows.append(_market_row(market, now))
     with db.transaction() as session:
         upsert(session, Market, rows, ["symbol"])
     log.info("markets refreshed", extra={"markets": len(rows)})
@@ -129,7 +135,12 @@ def run_market_data(
     except ExchangeError as exc:
         outcome, error = None, f"{type(exc).__name__}: {exc}"
         log.error("market-data run failed", extra={"run_id": run_id, "error": error})
-    except Exception as exc:  # a bug or the database: record it, then let the task fail
+    except (OperationalError, InterfaceError):
+        # The database went away mid-run: leave the run unfinished so the task's retry runs
+        # it again in place (the reconciler fails it if no retry ever does).
+        log.warning("market-data run interrupted by the database", extra={"run_id": run_id})
+        raise
+    except Exception as exc:  # a bug or a time limit: record it, then let the task fail
         outcome, error, unexpected = None, f"{type(exc).__name__}: {exc}", exc
         log.exception("market-data run crashed", extra={"run_id": run_id})
 

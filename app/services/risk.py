@@ -32,7 +32,8 @@ from app.models import Order, RiskDecisionRecord, SignalRecord
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
-from app.services.stages import check_stage_message, load_run
+from app.services.stages import check_stage_message, load_run, mark_done, run_age, too_old
+from app.services.store import upsert
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ def decide_run(
     limits = rules.RiskLimits.from_settings(settings)
     now = clock()
     with db.transaction() as session:
-        load_run(session, run_id)
+        run = load_run(session, run_id)
+        if too_old(run, now, settings.data_stale_timeout_sec):
+            return _expire_stale_run(session, run, settings, now, task_id)
         locked = lock_portfolio(session, settings, now)
         prices = latest_prices(session, list(locked.state.positions))
         state = roll_day(mark_to_market(locked.state, prices), now)
@@ -108,9 +111,56 @@ def decide_run(
             replace(locked.state, day=state.day, day_start_equity=state.day_start_equity),
             now,
         )
+        mark_done(session, run_id, "risk", now)
         ids = list(session.scalars(select(Order.id).where(Order.run_id == run_id)))
     log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
     return ids
+
+
+def _expire_stale_run(
+    session: Any, run: Any, settings: Settings, now: datetime, task_id: str | None
+) -> list[int]:
+    """The run's data is too old by now: its undecided signals are rejected with that reason,
+    and the risk state is left alone (the market is not stale, the message is late)."""
+    age = run_age(run, now).total_seconds()
+    verdict = {
+        "layer": 3,
+        "name": rules.DATA_STALENESS,
+        "passed": False,
+        "action": "expire",
+        "values": {
+            "age_seconds": f"{age:.3f}",
+            "timeout_seconds": str(settings.data_stale_timeout_sec),
+            "reason": "the run's data was too old when the risk stage got to it",
+        },
+    }
+    decided = select(RiskDecisionRecord.signal_id)
+    pending = session.scalars(
+        select(SignalRecord.id).where(
+            SignalRecord.run_id == run.id, SignalRecord.id.not_in(decided)
+        )
+    ).all()
+    rows = [
+        {
+            "signal_id": signal_id,
+            "approved": False,
+            "size": Decimal(0),
+            "rejected_by": rules.DATA_STALENESS,
+            "stop_price": None,
+            "verdicts": [verdict],
+            "decided_at": now,
+            "task_id": task_id,
+        }
+        for signal_id in pending
+    ]
+    upsert(session, RiskDecisionRecord, rows, ["signal_id"], update=False)
+    mark_done(session, run.id, "risk", now)
+    if rows:
+        log.warning(
+            "stale run: signals rejected",
+            extra={"run_id": run.id, "signals": len(rows), "age_seconds": round(age, 1)},
+        )
+    return list(session.scalars(select(Order.id).where(Order.run_id == run.id)))
 
 
 def _signal(r: SignalRecord) -> Signal:

@@ -15,15 +15,15 @@ from app.domain import market as dm
 from app.domain.portfolio import mark_to_market
 from app.domain.risk import RiskLimits, stop_loss_exits, stop_price
 from app.domain.strategies import Evaluation, StrategyContext, get_strategy
-from app.domain.strategies.base import NO_DATA, NO_PRICE, STOP_LOSS
+from app.domain.strategies.base import INVALID, NO_DATA, NO_PRICE, STALE_RUN, STOP_LOSS
 from app.domain.trading import PortfolioState, Position, Signal
-from app.events import validate
+from app.events import PayloadError, validate
 from app.extensions import Database
 from app.models import Evaluation as EvaluationRecord
 from app.models import Kline, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
 from app.services.portfolio import active_portfolio, held_positions
-from app.services.stages import check_stage_message, load_run
+from app.services.stages import check_stage_message, load_run, mark_done, run_age, too_old
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ def run_signals(
     now = clock()
     with db.transaction() as session:
         run = load_run(session, run_id)
+        if too_old(run, now, settings.data_stale_timeout_sec):
+            return _stale_run(session, run, settings, now)
         portfolio = active_portfolio(session)
         held = {
             r.symbol: Position(r.symbol, r.qty, r.avg_entry, r.last_price)
@@ -107,10 +109,16 @@ def run_signals(
         )
 
     rows = []
-    for evaluation in evaluations.values():
-        if evaluation.signal is not None:
+    for symbol, evaluation in list(evaluations.items()):
+        if evaluation.signal is None:
+            continue
+        try:
             validate("signal", signal_payload(evaluation.signal))
-            rows.append(_row(evaluation.signal, run_id, settings.strategy, task_id))
+        except PayloadError as exc:  # one bad signal is dropped with its reason, not the run
+            log.warning("signal rejected", extra={"run_id": run_id, "symbol": symbol})
+            evaluations[symbol] = Evaluation(symbol, INVALID, str(exc)[:2000], {})
+            continue
+        rows.append(_row(evaluation.signal, run_id, settings.strategy, task_id))
     with db.transaction() as session:
         upsert(
             session,
@@ -120,6 +128,7 @@ def run_signals(
             update=False,
         )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
+        mark_done(session, run_id, "signals", now)
         ids = list(
             session.scalars(
                 select(SignalRecord.id)
@@ -133,6 +142,31 @@ def run_signals(
         extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(outcomes)},
     )
     return ids
+
+
+def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> list[int]:
+    """A run whose data is too old by now: no strategy and no stop-loss from its prices. Its
+    symbols are recorded as not evaluated, and the stage is done."""
+    age = run_age(run, now).total_seconds()
+    reason = (
+        f"this run's data was {age:.0f} s old when the signal stage got to it (limit "
+        f"DATA_STALE_TIMEOUT_SEC={settings.data_stale_timeout_sec} s): not evaluated"
+    )
+    values = {"age_seconds": f"{age:.3f}", "timeout_seconds": str(settings.data_stale_timeout_sec)}
+    rows = [
+        _evaluation_row(
+            Evaluation(symbol, STALE_RUN, reason, values), run.id, settings.strategy, now
+        )
+        for symbol in run.stored_symbols
+    ]
+    upsert(session, EvaluationRecord, rows, ["run_id", "symbol"], update=False)
+    mark_done(session, run.id, "signals", now)
+    log.warning("stale run: no signals", extra={"run_id": run.id, "age_seconds": round(age, 1)})
+    return list(
+        session.scalars(
+            select(SignalRecord.id).where(SignalRecord.run_id == run.id).order_by(SignalRecord.id)
+        )
+    )
 
 
 def _stop_loss_evaluation(signal: Signal, state: PortfolioState, limits: RiskLimits) -> Evaluation:

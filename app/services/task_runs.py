@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,11 +26,34 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
-    request = task.request
+# A failed write of a task run is tried again after these pauses (seconds), then logged as
+# an error; the end of a run whose start was never written writes the whole row.
+RECORD_RETRY_DELAYS = (0.1, 0.4, 1.0)
+
+
+def _with_retries(what: str, task_id: str, write: Callable[[], None]) -> bool:
+    for delay in (*RECORD_RETRY_DELAYS, None):
+        try:
+            write()
+            return True
+        except SQLAlchemyError as exc:
+            if delay is None:
+                log.error(
+                    "could not record the %s of task %s: %s",
+                    what,
+                    task_id,
+                    type(exc).__name__,
+                    extra={"task_id": task_id},
+                )
+                return False
+            time.sleep(delay)
+    return False
+
+
+def _start_row(task: Any, task_id: str, args: Any, kwargs: Any, now: datetime) -> dict[str, Any]:
+    request = getattr(task, "request", None)
     delivery = getattr(request, "delivery_info", None) or {}
-    now = datetime.now(UTC)
-    row = {
+    return {
         "task_id": task_id,
         "name": task.name,
         "queue": delivery.get("routing_key"),
@@ -41,21 +66,27 @@ def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) 
         "rerun_of": _rerun_of(request),
         "attempts": 1,
     }
-    try:
+
+
+def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
+    now = datetime.now(UTC)
+    row = _start_row(task, task_id, args, kwargs, now)
+
+    def write() -> None:
         with db.transaction() as session:
             existing = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
             if existing is None:
                 upsert(session, TaskRun, [row], ["task_id"], update=False)
             else:
-                if existing.state != "PENDING":  # delivered again: worker lost, or re-sent
+                if existing.state != "PENDING":  # delivered again: worker lost, retry, re-sent
                     existing.attempts += 1
                 existing.state, existing.started_at = "STARTED", now
                 existing.queue = existing.queue or row["queue"]
                 existing.parent_task_id = existing.parent_task_id or row["parent_task_id"]
                 existing.root_task_id = existing.root_task_id or row["root_task_id"]
                 existing.finished_at = existing.error = existing.traceback = None
-    except SQLAlchemyError:
-        log.exception("could not record the start of task %s", task_id)
+
+    _with_retries("start", task_id, write)
 
 
 def record_end(
@@ -65,24 +96,44 @@ def record_end(
     result: Any = None,
     error: str | None = None,
     traceback: str | None = None,
+    *,
+    task: Any = None,
+    args: Any = None,
+    kwargs: Any = None,
+    ran: bool = True,
 ) -> None:
+    """The end of a run; with `task` (and its arguments) a run whose start was never
+    written is written whole, so no run goes unrecorded. `ran=False`: revoked or expired
+    before it ran."""
     now = datetime.now(UTC)
-    try:
+
+    def write() -> None:
         with db.transaction() as session:
             run = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
             if run is None:
-                return
+                if task is None:
+                    return
+                upsert(
+                    session,
+                    TaskRun,
+                    [_start_row(task, task_id, args, kwargs, now)],
+                    ["task_id"],
+                    update=False,
+                )
+                run = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+                assert run is not None
             if error is not None or run.state != "FAILURE":
                 run.state = state
-            observe_task_end(session, run, now)
+            if ran:  # a revoked or expired task never ran: no stage latency to count
+                observe_task_end(session, run, now)
             run.finished_at = now
             run.runtime_ms = int((now - run.started_at).total_seconds() * 1000)
             if result is not None:
                 run.result = json.dumps(result, default=str)[:2000]
             if error is not None:
                 run.error, run.traceback = error[:4000], (traceback or "")[:20000]
-    except SQLAlchemyError:
-        log.exception("could not record the end of task %s", task_id)
+
+    _with_retries("end", task_id, write)
 
 
 def _rerun_of(request: Any) -> str | None:

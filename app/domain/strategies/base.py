@@ -44,6 +44,8 @@ NOT_ENOUGH_CANDLES = "not_enough_candles"
 NO_PRICE = "no_price"
 NO_DATA = "no_data"
 TOO_SMALL = "too_small"
+STALE_RUN = "stale_run"  # the run's data was too old when the stage got to it
+INVALID = "invalid"  # the signal failed the event schema (e.g. a hostile symbol name)
 OUTCOMES = (
     BUY,
     SELL,
@@ -55,6 +57,8 @@ OUTCOMES = (
     NO_PRICE,
     NO_DATA,
     TOO_SMALL,
+    STALE_RUN,
+    INVALID,
 )
 SIGNAL_OUTCOMES = (BUY, SELL, STOP_LOSS)
 

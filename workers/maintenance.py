@@ -1,0 +1,22 @@
+"""Housekeeping on a schedule: the reconciler (and, later, retention)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+
+import celeryconfig
+from app.extensions import db
+from app.services.reconcile import reconcile
+from workers.clock import utcnow
+from workers.policy import RETRY
+
+
+@shared_task(name=celeryconfig.RECONCILE_TASK, bind=True, **RETRY)
+def reconcile_run(self) -> dict[str, Any]:
+    def send(stage: str, run_id: int) -> None:
+        self.app.send_task(celeryconfig.STAGE_TASKS[stage], args=[run_id])
+
+    return reconcile(db, current_app.extensions["settings"], utcnow, send).as_dict()
