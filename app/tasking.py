@@ -96,6 +96,21 @@ def _connect_signals(settings: Settings) -> None:
         )
         db.session.remove()
 
+    @celery_signals.task_unknown.connect(weak=False)
+    def _record_unknown(
+        name: str | None = None, id: str | None = None, exc: Any = None, **_: Any
+    ) -> None:
+        task_runs.record_rejected(db, id, name, f"unknown task {name!r}: not one of this app's")
+
+    @celery_signals.task_rejected.connect(weak=False)
+    def _record_rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
+        headers = getattr(message, "headers", None) or {}
+        task_id = headers.get("id") if isinstance(headers, dict) else None
+        name = headers.get("task") if isinstance(headers, dict) else None
+        task_runs.record_rejected(
+            db, task_id, name, f"message refused: {type(exc).__name__ if exc else 'unreadable'}"
+        )
+
     @celery_signals.task_revoked.connect(weak=False)
     def _record_revoked(
         sender: Any = None, request: Any = None, expired: bool = False, **_: Any

@@ -12,6 +12,7 @@ from flask import current_app
 
 import celeryconfig
 from app.extensions import db
+from app.faults import crash_point
 from app.services.execution import execute_run
 from app.services.risk import decide_run
 from app.services.signals import run_signals
@@ -21,6 +22,7 @@ from workers.policy import RETRY
 
 
 def hand_on(task: Any, run_id: int, stage: str) -> None:
+    crash_point(f"{stage}.after_commit")
     following = next_is_pending(db, run_id, stage)
     if following is not None:
         task.app.send_task(celeryconfig.STAGE_TASKS[following], args=[run_id])
@@ -43,4 +45,5 @@ def risk_run(self, run_id: int) -> int:
 @shared_task(name=celeryconfig.EXECUTION_TASK, bind=True, **RETRY)
 def execution_run(self, run_id: int) -> int:
     execute_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
+    crash_point("execution.after_commit")
     return run_id

@@ -16,6 +16,7 @@ from app.domain.portfolio import affordable_qty, apply_fill, daily_pnl, mark_to_
 from app.domain.trading import Alert, AlertCode, AlertLevel, Side
 from app.events import validate
 from app.extensions import Database
+from app.faults import crash_point
 from app.models import EquitySnapshot, FillRecord, Order
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, symbol_rules
@@ -143,6 +144,7 @@ def execute_run(
                 update=False,
             )
         mark_done(session, run_id, "execution", now)
+        crash_point("execution.before_commit")
         ids = list(
             session.scalars(
                 select(FillRecord.id)

@@ -20,6 +20,7 @@ from app.domain.validation import check_book, check_klines, check_ticker, symbol
 from app.exchange.client import MexcClient, RetryEvent
 from app.exchange.errors import ExchangeError
 from app.extensions import Database
+from app.faults import crash_point
 from app.models import BookSnapshot, Kline, Market, MarketDataRun, TickerSnapshot
 from app.services.portfolio import held_positions
 from app.services.store import upsert
@@ -255,6 +256,7 @@ def _fetch_and_store(
         upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
         upsert(session, Kline, kline_rows, ["symbol", "interval", "open_time"])
         upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
+        crash_point("market_data.before_commit")
     return {
         "tickers": len(tickers),
         "universe": len(screening.universe),

@@ -28,6 +28,7 @@ from app.domain.trading import (
 )
 from app.events import validate
 from app.extensions import Database
+from app.faults import crash_point
 from app.models import Order, RiskDecisionRecord, SignalRecord
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, newest_data_time
@@ -112,6 +113,7 @@ def decide_run(
             now,
         )
         mark_done(session, run_id, "risk", now)
+        crash_point("risk.before_commit")
         ids = list(session.scalars(select(Order.id).where(Order.run_id == run_id)))
     log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
     return ids

@@ -19,6 +19,7 @@ from app.domain.strategies.base import INVALID, NO_DATA, NO_PRICE, STALE_RUN, ST
 from app.domain.trading import PortfolioState, Position, Signal
 from app.events import PayloadError, validate
 from app.extensions import Database
+from app.faults import crash_point
 from app.models import Evaluation as EvaluationRecord
 from app.models import Kline, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
@@ -129,6 +130,7 @@ def run_signals(
         )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
         mark_done(session, run_id, "signals", now)
+        crash_point("signals.before_commit")
         ids = list(
             session.scalars(
                 select(SignalRecord.id)

@@ -136,6 +136,31 @@ def record_end(
     _with_retries("end", task_id, write)
 
 
+def record_rejected(db: Database, task_id: str | None, name: str | None, reason: str) -> None:
+    """A message the workers refused before running anything: an unknown task name or a
+    body that is not a Celery task message. Recorded, so a hostile message leaves a trace."""
+    now = datetime.now(UTC)
+    task_id = (task_id or f"rejected-{uuid.uuid4()}")[:64]
+    row = {
+        "task_id": task_id,
+        "name": (name or "(undecodable message)")[:128],
+        "queue": None,
+        "args": [],
+        "kwargs": {},
+        "state": "REJECTED",
+        "started_at": now,
+        "finished_at": now,
+        "error": reason[:4000],
+        "attempts": 1,
+    }
+
+    def write() -> None:
+        with db.transaction() as session:
+            upsert(session, TaskRun, [row], ["task_id"], update=False)
+
+    _with_retries("rejection", task_id, write)
+
+
 def _rerun_of(request: Any) -> str | None:
     value = getattr(request, RERUN_HEADER, None)
     if value is None:
