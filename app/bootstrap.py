@@ -19,5 +19,5 @@ def settings_or_exit(service: str) -> Settings:
         logging.getLogger("app.config").critical(str(exc))
         sys.exit(1)
     configure_logging(service, settings.log_level, settings.secret_values())
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return settings

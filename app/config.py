@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_url: str | None = None  # where the admin panel links to Flower
     admin_username: str = "admin"
+    # The admin session cookie is sent over HTTPS only; default: on when CDB_ENV=production.
+    session_cookie_secure: bool | None = None
+    # How many reverse proxies in front of the web app to trust for X-Forwarded-For/-Proto
+    # (0: none, the client's own address counts).
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
 
     # Secrets: never logged, never shown.
     redis_password: SecretStr | None = None
@@ -129,6 +134,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_state_dir(cls, value: Any) -> Path:
         return resolve_state_dir(value)
+
+    @field_validator("session_cookie_secure", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("symbol_whitelist", mode="before")
     @classmethod
@@ -223,6 +233,12 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.cdb_env == "production"
+
+    @property
     def sqlite_path(self) -> Path:
         """Where the embedded database lives (used when DATABASE_URL is not set)."""
         return self.state_dir / "cdb.sqlite3"
@@ -306,6 +322,9 @@ def load_settings(env_file: str | Path | None = _DEFAULT_ENV_FILE, **overrides: 
                 "there); see .env.template"
             )
 
+    if settings.cdb_env == "production":
+        _check_secret_strength(settings)
+
     fixes = {}
     for name, (low, high) in RANGES.items():
         value = getattr(settings, name)
@@ -334,6 +353,41 @@ def load_settings(env_file: str | Path | None = _DEFAULT_ENV_FILE, **overrides: 
             settings.data_stale_timeout_sec,
         )
     return settings
+
+
+MIN_ADMIN_PASSWORD = 12
+MIN_SECRET_KEY = 32
+
+
+def _check_secret_strength(settings: Settings) -> None:
+    """Outside development: a login password and a session key that can't be guessed."""
+    problems = []
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    is_hash = password is not None and password.startswith(("pbkdf2:", "scrypt:"))
+    if password is not None and not is_hash and len(password) < MIN_ADMIN_PASSWORD:
+        problems.append(
+            f"ADMIN_PASSWORD has {len(password)} characters; at least {MIN_ADMIN_PASSWORD} are "
+            "needed (or give a werkzeug hash)"
+        )
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if key is not None and len(key) < MIN_SECRET_KEY:
+        problems.append(
+            f"SECRET_KEY has {len(key)} characters; at least {MIN_SECRET_KEY} are needed, e.g. "
+            "from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+    if problems:
+        raise SettingsError("weak secrets with CDB_ENV=production: " + "; ".join(problems))
+
+
+def require_web_secrets(settings: Settings) -> None:
+    """What the web app needs in production: its own SECRET_KEY, the same in every web
+    process (a key made up per process would not recognise the sessions of the others).
+    Other processes never need it, so compose gives it to the web service only."""
+    if settings.cdb_env == "production" and settings.secret_key is None:
+        raise SettingsError(
+            "SECRET_KEY must be set for the web app when CDB_ENV=production (at least "
+            f"{MIN_SECRET_KEY} characters); see .env.template"
+        )
 
 
 def _describe(exc: ValidationError) -> str:

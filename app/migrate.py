@@ -21,7 +21,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    _ensure_sqlite_folder(url)
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)  # only its owner reads the embedded database
     command.upgrade(alembic_config(url), revision)
 
 
@@ -42,7 +45,8 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config("")).get_heads())
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def _sqlite_file(url: str) -> Path | None:
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite:///:memory:":
-        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+        return Path(url[len(prefix) :])
+    return None

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.config import Settings, SettingsError, load_settings
+from app.config import Settings, SettingsError, load_settings, require_web_secrets
 from app.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
@@ -83,7 +83,36 @@ def test_production_requires_explicit_database_and_broker(monkeypatch):
     with pytest.raises(SettingsError, match="DATABASE_URL"):
         load_settings(env_file=None)
     monkeypatch.setenv("DATABASE_URL", "postgresql://cdb@cdb_postgres/cdb")
-    assert load_settings(env_file=None).database_url
+    settings = load_settings(env_file=None)  # a worker needs no SECRET_KEY ...
+    assert settings.database_url
+    with pytest.raises(SettingsError, match="SECRET_KEY must be set for the web app"):
+        require_web_secrets(settings)  # ... the web app does
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
+    require_web_secrets(load_settings(env_file=None))
+
+
+def test_production_refuses_weak_secrets(monkeypatch):
+    monkeypatch.setenv("CDB_ENV", "production")
+    monkeypatch.setenv("REDIS_URL", "redis://cdb_redis:6379/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://cdb@cdb_postgres/cdb")
+    monkeypatch.setenv("SECRET_KEY", "k" * 31)
+    monkeypatch.setenv("ADMIN_PASSWORD", "short-pass1")  # 11 characters
+    with pytest.raises(SettingsError) as refused:
+        load_settings(env_file=None)
+    message = str(refused.value)
+    assert "ADMIN_PASSWORD has 11 characters" in message and "SECRET_KEY has 31" in message
+    assert "short-pass1" not in message and "k" * 31 not in message
+    monkeypatch.setenv("SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("ADMIN_PASSWORD", "pbkdf2:sha256:600000$salt$hash")  # a hash: any length
+    settings = load_settings(env_file=None)
+    assert settings.cookie_secure  # on by default in production
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "false")
+    assert not load_settings(env_file=None).cookie_secure
+    # development: no minimum
+    monkeypatch.setenv("CDB_ENV", "development")
+    monkeypatch.setenv("ADMIN_PASSWORD", "pw")
+    monkeypatch.delenv("SESSION_COOKIE_SECURE")
+    assert not load_settings(env_file=None).cookie_secure
 
 
 def test_whitelist_is_a_comma_list(monkeypatch):
