@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
-# SQLite allows 32,766 bound parameters a statement; stay well below for wide rows.
-CHUNK = 500
+INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def upsert(
@@ -21,16 +23,26 @@ def upsert(
     update: bool = True,
 ) -> None:
     """Insert rows; where one with the same unique `keys` exists, overwrite its other columns
-    (or, with update=False, keep the existing row as it is)."""
+    (or, with update=False, keep the existing row as it is).
+
+    One statement per (table, columns, keys) is built once and executed with every row as
+    its parameters (SQLAlchemy's "insertmanyvalues" batches them into multi-row INSERTs), so
+    a run of hundreds of rows costs no per-row SQL compilation. Rows of one call must have
+    the same keys."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    for start in range(0, len(rows), CHUNK):
-        statement = insert(model).values(list(rows[start : start + CHUNK]))
-        updates = {c: statement.excluded[c] for c in rows[0] if c not in keys} if update else {}
-        if updates:
-            statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-        session.execute(statement)
+    columns = tuple(rows[0])
+    statement = _statement(dialect, model.__table__, columns, tuple(keys), update)
+    session.execute(statement, list(rows))
+
+
+@cache
+def _statement(
+    dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...], update: bool
+) -> Insert:
+    statement = INSERTS[dialect](table)
+    updates = {c: statement.excluded[c] for c in columns if c not in keys} if update else {}
+    if updates:
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
