@@ -155,7 +155,7 @@ def value_kind(key: str) -> str:
 
 
 def label(key: str) -> str:
-    return LABELS.get(key, key.replace("_", " "))
+    return LABELS.get(key, key.removesuffix("_pct").replace("_", " "))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 from app.models import (
     AlertRecord,
     EquitySnapshot,
+    Evaluation,
     FillRecord,
     MarketDataRun,
     OperatorAction,
     Order,
+    Portfolio,
     RiskDecisionRecord,
     SignalRecord,
     TaskRun,
@@ -68,13 +70,21 @@ def _epoch_bucket(session: Session, column: Any, width_sec: int) -> ColumnElemen
     return cast(func.strftime("%s", column), Integer) // width_sec
 
 
-def _last_per_bucket(session: Session, since: datetime, width_sec: int) -> list[EquitySnapshot]:
+def _account(account_id: int | None) -> Any:
+    """The account's id, or the active account's (as a subquery) when None."""
+    return account_id if account_id is not None else active_portfolio_id()
+
+
+def _last_per_bucket(
+    session: Session, since: datetime, width_sec: int, account_id: int | None = None
+) -> list[EquitySnapshot]:
     """The newest equity snapshot of each `width_sec` interval since `since`, oldest first."""
-    portfolio = active_portfolio_id()
     bucket = _epoch_bucket(session, EquitySnapshot.taken_at, width_sec)
     newest_ids = (
         select(func.max(EquitySnapshot.id))
-        .where(EquitySnapshot.portfolio_id == portfolio, EquitySnapshot.taken_at >= since)
+        .where(
+            EquitySnapshot.portfolio_id == _account(account_id), EquitySnapshot.taken_at >= since
+        )
         .group_by(bucket)
     )
     return list(
@@ -86,41 +96,88 @@ def _last_per_bucket(session: Session, since: datetime, width_sec: int) -> list[
     )
 
 
-def equity_curve(
-    session: Session, since: datetime, now: datetime, points: int = 300
-) -> list[tuple[datetime, Decimal]]:
-    """At most about `points` (time, equity) pairs from `since` (or the first snapshot after
-    it, so a young bot's curve is not one bucket wide) to `now`."""
-    portfolio = active_portfolio_id()
+def _curve(
+    session: Session, since: datetime, now: datetime, points: int, account_id: int | None
+) -> list[EquitySnapshot]:
+    """At most about `points` snapshots from `since` (or the first snapshot after it, so a
+    young bot's curve is not one bucket wide) to `now`."""
     first = session.scalar(
         select(func.min(EquitySnapshot.taken_at)).where(
-            EquitySnapshot.portfolio_id == portfolio, EquitySnapshot.taken_at >= since
+            EquitySnapshot.portfolio_id == _account(account_id), EquitySnapshot.taken_at >= since
         )
     )
     start = max(since, first) if first is not None else since
     width = max(1, math.ceil((now - start).total_seconds() / points))
-    return [(s.taken_at, s.equity) for s in _last_per_bucket(session, since, width)]
+    return _last_per_bucket(session, since, width, account_id)
 
 
-def daily_pnl(session: Session, since: datetime) -> list[tuple[datetime, Decimal]]:
+def equity_curve(
+    session: Session,
+    since: datetime,
+    now: datetime,
+    points: int = 300,
+    account_id: int | None = None,
+) -> list[tuple[datetime, Decimal]]:
+    """(time, equity) of the account (default: the active one), at most about `points`."""
+    return [(s.taken_at, s.equity) for s in _curve(session, since, now, points, account_id)]
+
+
+def drawdown_curve(
+    session: Session,
+    since: datetime,
+    now: datetime,
+    points: int = 300,
+    account_id: int | None = None,
+) -> list[tuple[datetime, Decimal]]:
+    """(time, the day's drawdown as a fraction) of the account, at most about `points`."""
+    return [(s.taken_at, s.drawdown_pct) for s in _curve(session, since, now, points, account_id)]
+
+
+def daily_pnl(
+    session: Session, since: datetime, account_id: int | None = None
+) -> list[tuple[datetime, Decimal]]:
     """Each UTC day's PnL: the day's last snapshot's equity minus the equity at 00:00."""
-    return [(s.taken_at, s.daily_pnl) for s in _last_per_bucket(session, since, 86400)]
+    return [(s.taken_at, s.daily_pnl) for s in _last_per_bucket(session, since, 86400, account_id)]
+
+
+def accounts(session: Session) -> list[Portfolio]:
+    """Every paper account, newest first (for choosing one)."""
+    return list(session.scalars(select(Portfolio).order_by(Portfolio.id.desc())))
+
+
+def evaluation(session: Session, run_id: int, symbol: str) -> Evaluation | None:
+    """What the strategy made of `symbol` in run `run_id` (for an order's trace)."""
+    return session.scalar(
+        select(Evaluation).where(Evaluation.run_id == run_id, Evaluation.symbol == symbol)
+    )
 
 
 # Lists -----------------------------------------------------------------------------------
 
 
-def orders_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page:
+def orders_page(
+    session: Session, number: int, per_page: int = PER_PAGE, *, account_id: int | None = None
+) -> Page:
+    """The account's orders (default: the active account's) with their fills, newest first."""
     statement = (
         select(Order, FillRecord)
         .outerjoin(FillRecord, FillRecord.order_id == Order.id)
+        .where(Order.portfolio_id == _account(account_id))
         .order_by(Order.id.desc())
     )
     return paginate(session, statement, number, per_page)
 
 
-def fills_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page:
-    statement = select(FillRecord).order_by(FillRecord.id.desc())
+def fills_page(
+    session: Session, number: int, per_page: int = PER_PAGE, *, account_id: int | None = None
+) -> Page:
+    """The account's fills (default: the active account's), each with its order, newest first."""
+    statement = (
+        select(FillRecord, Order)
+        .join(Order, Order.id == FillRecord.order_id)
+        .where(Order.portfolio_id == _account(account_id))
+        .order_by(FillRecord.id.desc())
+    )
     return paginate(session, statement, number, per_page)
 
 
@@ -169,6 +226,12 @@ def task_runs_page(
 
 def task_run(session: Session, task_id: str) -> TaskRun | None:
     return session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
+
+
+def operator_actions_page(session: Session, number: int, per_page: int = PER_PAGE) -> Page:
+    """The audit trail, panel and CLI alike, newest first."""
+    statement = select(OperatorAction).order_by(OperatorAction.id.desc())
+    return paginate(session, statement, number, per_page)
 
 
 def operator_actions(

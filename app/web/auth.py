@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__, url_prefix="/admin", template_folder="templates")
 
+CREDENTIALS_FILE = "credentials.env"  # where `cdb up` writes the logins it generated
 SESSION_USER = "admin_user"
 SESSION_CSRF = "csrf_token"
 HASH_METHODS = ("pbkdf2:", "scrypt:")
@@ -98,6 +99,31 @@ def require_login() -> Response | None:
     return None
 
 
+def login_hint(settings: Settings) -> dict[str, str | bool]:
+    """Where the login is kept, for the login page: never the password itself.
+
+    `cdb up` generates a missing ADMIN_PASSWORD into <state>/credentials.env; the page says
+    so when that file holds the password in force (compared here, never shown)."""
+    path = settings.state_dir / CREDENTIALS_FILE
+    hint: dict[str, str | bool] = {
+        "username": settings.admin_username,
+        "credentials": str(path),
+        "generated": False,
+        "env_file": str(settings.env_file) if settings.env_file else "",
+    }
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    except OSError:
+        lines = []
+    stored = dict(line.partition("=")[::2] for line in lines if "=" in line)
+    in_force = settings.admin_password.get_secret_value() if settings.admin_password else None
+    if in_force is not None and "ADMIN_PASSWORD" in stored:
+        hint["generated"] = hmac.compare_digest(
+            _digest(stored["ADMIN_PASSWORD"]), _digest(in_force)
+        )
+    return hint
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path inside the panel: never an open redirect to another site."""
     if target:
@@ -124,11 +150,19 @@ def login() -> Response | str | tuple[str, int]:
         error = "Wrong username or password." if enabled else None
         status = 401 if enabled else 403
         page = render_template(
-            "admin/login.html", enabled=enabled, error=error, next=request.form.get("next", "")
+            "admin/login.html",
+            enabled=enabled,
+            error=error,
+            next=request.form.get("next", ""),
+            hint=login_hint(settings),
         )
         return page, status
     return render_template(
-        "admin/login.html", enabled=enabled, error=None, next=request.args.get("next", "")
+        "admin/login.html",
+        enabled=enabled,
+        error=None,
+        next=request.args.get("next", ""),
+        hint=login_hint(settings),
     )
 
 

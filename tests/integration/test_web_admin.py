@@ -25,6 +25,8 @@ SECRET_KEY = "test-secret-key-never-rendered"
 
 GET_ROUTES = [
     "/admin/",
+    "/admin/decisions",
+    "/admin/settings",
     "/admin/positions",
     "/admin/orders",
     "/admin/orders/1",
@@ -43,6 +45,7 @@ POST_ROUTES = [
     "/admin/controls/halt",
     "/admin/controls/resume",
     "/admin/controls/release-drawdown",
+    "/admin/controls/paper-reset",
 ]
 PUBLIC = {"/admin/login", "/admin/static/<path:filename>"}
 
@@ -161,7 +164,7 @@ def test_pages_redirect_to_login(client, route):
 def test_actions_are_refused_without_login(client, world, engine, route):
     with client.session_transaction() as session:
         session["csrf_token"] = "known"  # a valid token alone does not log anyone in
-    response = client.post(route, data={"csrf_token": "known", "reason": "x"})
+    response = client.post(route, data={"csrf_token": "known", "reason": "x", "confirm": "RESET"})
     assert response.status_code == 403
     assert snapshot(engine) == world
 
@@ -170,7 +173,9 @@ def test_actions_are_refused_without_login(client, world, engine, route):
 @pytest.mark.parametrize("route", POST_ROUTES)
 def test_actions_need_the_sessions_csrf_token(admin, world, engine, route, token):
     client, _ = admin
-    data = {"reason": "x"} if token is None else {"reason": "x", "csrf_token": token}
+    data = {"reason": "x", "confirm": "RESET"}
+    if token is not None:
+        data["csrf_token"] = token
     response = client.post(route, data=data)
     assert response.status_code == 400
     assert snapshot(engine) == world
@@ -255,11 +260,16 @@ def test_pages_show_the_data_and_no_secret(admin, world, worker):
     client, _ = admin
     ids = {"order_id": 1}
     pages = {
-        "/admin/": ["<polyline", "950.00", "HALTED", "Flower", "<rect"],
+        "/admin/": ["<polyline", "950.00 USDT", "HALTED", "Flower", "<rect", 'class="axis-y"'],
         "/admin/positions": ["BTCUSDT", "4998"],
         "/admin/orders": ["filled", "/admin/orders/1"],
         "/admin/fills": ["5100"],
-        "/admin/signals": ["rejected</span> by exposure", "exposure_pct", "order #1 trace"],
+        "/admin/signals": [
+            "rejected</span> by exposure",
+            "<th>exposure</th>",
+            "61.00 %",
+            "order #1 trace",
+        ],
         f"/admin/orders/{ids['order_id']}": ["cdb-1", "Risk decision", "layer6"],
         "/admin/alerts": ["RISK_LIMIT", "Acknowledge"],
         "/admin/controls": ["HALTED", "test halt", "Halt trading"],
@@ -430,7 +440,7 @@ def test_rerun_sends_a_new_linked_run_that_succeeds(admin, worker, sim):
     assert run.rerun_of == original
     assert run.state == "SUCCESS", (run.error, worker.output())
     page = client.get(f"/admin/tasks/{new_id}").get_data(as_text=True)
-    assert "state-success" in page and 'http-equiv="refresh"' not in page
+    assert "state-success" in page and "data-refresh" not in page
     assert f'class="original" href="/admin/tasks/{original}"' in page
     assert new_id in client.get(f"/admin/tasks/{original}").get_data(as_text=True)
     [action] = actions()
@@ -441,7 +451,7 @@ def test_rerun_sends_a_new_linked_run_that_succeeds(admin, worker, sim):
 def test_an_unfinished_run_reloads_itself(admin):
     client, _ = admin
     [pending] = add_task_runs(1, celeryconfig.SIGNALS_TASK, "PENDING", datetime.now(UTC))
-    assert 'http-equiv="refresh"' in client.get(f"/admin/tasks/{pending}").get_data(as_text=True)
+    assert 'data-refresh="2"' in client.get(f"/admin/tasks/{pending}").get_data(as_text=True)
 
 
 def test_run_pipeline_now_sends_an_admin_market_data_run(admin, worker, engine):

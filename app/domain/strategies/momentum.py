@@ -123,7 +123,7 @@ class MomentumStrategy:
                 return outcome(
                     LAST_CANDLE_DOWN,
                     f"{window} (at least {entry}) but the last candle is not up "
-                    f"(open {last.open}, close {last.close})",
+                    f"(open {_plain(last.open)}, close {_plain(last.close)})",
                 )
             if ctx.ticker_price <= 0 or ctx.equity <= 0:
                 return outcome(

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.services import admin_queries, operator
 from app.services.task_runs import NotRerunnable, TaskRunNotFound
 from app.web.admin import bp, read_session
-from app.web.admin.views import page_number
+from app.web.admin.params import page_number
 from app.web.auth import current_actor
 
 TASK_NAMES = (
@@ -74,7 +74,7 @@ def task_runs() -> ResponseReturnValue:
     )
 
 
-@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/<task_id:task_id>")
 def task_run(task_id: str) -> str:
     session = read_session()
     run = admin_queries.task_run(session, task_id)
@@ -90,7 +90,7 @@ def task_run(task_id: str) -> str:
     )
 
 
-@bp.post("/tasks/<task_id>/rerun")
+@bp.post("/tasks/<task_id:task_id>/rerun")
 def rerun(task_id: str) -> ResponseReturnValue:
     celery = current_app.extensions["celery"]
     try:
