@@ -28,6 +28,12 @@ from app.logs import configure_logging
     multiple=True,
     help="Move a market, e.g. BTCUSDT:price_factor=0.8,spread_factor=5 (repeatable).",
 )
+@click.option(
+    "--ws-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="WebSocket port (default: --port + 1, or any free port if taken; 0 = any free port).",
+)
 def mexc_sim(
     host: str,
     port: int,
@@ -36,8 +42,10 @@ def mexc_sim(
     weight_limit: int,
     faults: tuple[str, ...],
     scenarios: tuple[str, ...],
+    ws_port: int | None,
 ) -> None:
-    """Serve a deterministic simulated MEXC spot API on HOST:PORT."""
+    """Serve a deterministic simulated MEXC spot API on HOST:PORT (REST) and its WebSocket
+    market streams on HOST:WS_PORT/ws."""
     from app.exchange.simulator import parse_scenario_spec, run_simulator
     from app.exchange.simulator.faults import parse_fault_spec
 
@@ -52,7 +60,9 @@ def mexc_sim(
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=option) from None
     try:
-        run_simulator(host, port, symbols, seed, list(faults), weight_limit, list(scenarios))
+        run_simulator(
+            host, port, symbols, seed, list(faults), weight_limit, list(scenarios), ws_port=ws_port
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -75,6 +76,13 @@ def get(client: httpx.Client, path: str, **params: Any) -> Any:
     return r.json()
 
 
+def spread_ticks(symbol: str, factor: Decimal | str = 1) -> int:
+    """How far a trade of a scenario market may lie from the factor times the seed market's
+    trade at the same moment: prices move by the factor, a spread of the symbol's width does
+    not."""
+    return 2 + math.ceil(abs(Decimal(factor) - 1) * BASE.spec(symbol).spread_ticks)
+
+
 def assert_near(actual: str, expected: Decimal, symbol: str, ticks: int = 2) -> None:
     diff = abs(Decimal(actual) - expected)
     assert diff <= ticks * tick(symbol), f"{actual} vs {expected} ({diff / tick(symbol)} ticks)"
@@ -126,14 +134,21 @@ def test_price_factor_moves_every_price(client: httpx.Client, clock: Clock) -> N
 
     trades = get(client, "trades", symbol="BTCUSDT", limit=1000)
     base_trades = {t["time"]: t for t in BASE.trades("BTCUSDT", 1000, now)}
-    assert {t["time"] for t in trades} == set(base_trades)
-    assert any(t["time"] < START for t in trades) and any(t["time"] >= START for t in trades)
+    # the same trades at the same times, plus the print that opens the scenario
+    prints = [t for t in trades if t["time"] not in base_trades]
+    assert [t["time"] for t in prints] == [START]
+    # the print trades at the moved quote of its moment (the seed market's last trade before
+    # it is a little older, hence the tolerance)
+    assert abs(Decimal(prints[0]["price"]) / (BASE.price("BTCUSDT", START) * f) - 1) < Decimal(
+        "0.001"
+    )
+    assert any(t["time"] < START for t in trades) and any(t["time"] > START for t in trades)
     for t in trades:
-        base_price = Decimal(base_trades[t["time"]]["price"])
         if t["time"] < START:
             assert t == base_trades[t["time"]]
-        else:
-            assert_near(t["price"], base_price * f, "BTCUSDT")
+        elif t["time"] > START:
+            assert t["qty"] == base_trades[t["time"]]["qty"]
+            assert_near(t["price"], Decimal(base_trades[t["time"]]["price"]) * f, "BTCUSDT", 3)
 
     # other symbols are untouched
     assert get(client, "ticker/24hr", symbol="ETHUSDT") == BASE.ticker_24h("ETHUSDT", now)
@@ -150,21 +165,21 @@ def test_klines_before_and_after_the_start(client: httpx.Client, clock: Clock) -
     assert rows[:i0] == base[:i0] and i0 >= 3  # closed before the start: untouched
     started = rows[i0]  # the candle the crash happened in
     assert started[1] == base[i0][1]  # opened before: same open
-    assert_near(started[4], Decimal(base[i0][4]) * f, "BTCUSDT")  # closed after: crashed
+    assert Decimal(started[4]) <= Decimal(started[1]) * Decimal("0.82")  # closed after: crashed
     assert Decimal(started[2]) >= Decimal(started[1])  # the high is from before the crash
     assert Decimal(started[3]) <= min(Decimal(started[4]), Decimal(started[1]) * Decimal("0.82"))
+    assert Decimal(started[5]) > Decimal(base[i0][5])  # the print that opened the crash
     for row, ref in zip(rows[i0 + 1 :], base[i0 + 1 :], strict=True):
         for k in (1, 2, 3, 4):
-            assert_near(row[k], Decimal(ref[k]) * f, "BTCUSDT")
+            assert_near(row[k], Decimal(ref[k]) * f, "BTCUSDT", 3)
         assert row[5] == ref[5]  # base volume unchanged
-    assert all(a[4] == b[1] for a, b in itertools.pairwise(rows))  # continuous candles
 
     # the candle in progress when the crash happens: open kept, close/low at the new price
     clock.now = START + 10_000
     current = get(client, "klines", symbol="BTCUSDT", interval="1m", limit=2)[-1]
     ref = BASE.klines("BTCUSDT", "1m", limit=2, now_ms=clock.now)[-1]
     assert current[0] == M0 and current[1] == ref[1]
-    assert_near(current[4], Decimal(ref[4]) * f, "BTCUSDT")
+    assert current[4] == get(client, "ticker/price", symbol="BTCUSDT")["price"]
     assert Decimal(current[3]) <= min(Decimal(current[4]), Decimal(current[1]) * Decimal("0.82"))
     assert Decimal(current[2]) >= Decimal(current[1])
     hour = get(client, "klines", symbol="BTCUSDT", interval="60m", limit=1)[-1]
@@ -208,7 +223,12 @@ def test_rally_makes_the_symbol_the_top_mover(client: httpx.Client, clock: Clock
     t = after[symbol]
     ref = BASE.ticker_24h(symbol, clock.now)
     assert t["openPrice"] == ref["openPrice"]
-    assert_near(t["lastPrice"], Decimal(ref["lastPrice"]) * Decimal("1.2"), symbol)
+    assert_near(
+        t["lastPrice"],
+        Decimal(ref["lastPrice"]) * Decimal("1.2"),
+        symbol,
+        spread_ticks(symbol, "1.2"),
+    )
     change = Decimal(t["lastPrice"]) - Decimal(t["openPrice"])
     assert Decimal(t["priceChange"]) == change
     assert _pct(t) == (change / Decimal(t["openPrice"])).quantize(Decimal("0.0001"))
@@ -221,28 +241,28 @@ def test_rally_makes_the_symbol_the_top_mover(client: httpx.Client, clock: Clock
 
 def test_spread_factor_widens_book_and_tickers(client: httpx.Client, clock: Clock) -> None:
     now = clock.now = START + 5_000
-    sym = "ETHUSDT"
+    sym = next(s for s in BASE.usdt_symbols if BASE.spec(s).tier == "mid")
+    natural = BASE.spec(sym).spread_ticks
     ref = BASE.depth(sym, 20, now)
     ref_bid, ref_ask = Decimal(ref["bids"][0][0]), Decimal(ref["asks"][0][0])
-    ref_spread = (ref_ask - ref_bid) / tick(sym)
-    assert ref_spread >= 20  # wide enough for the check below to mean something
+    assert (ref_ask - ref_bid) / tick(sym) == natural >= 20  # wide enough to mean something
 
     post(client, symbol=sym, spread_factor="5")
     depth = get(client, "depth", symbol=sym, limit=20)
     bid, ask = Decimal(depth["bids"][0][0]), Decimal(depth["asks"][0][0])
-    spread = (ask - bid) / tick(sym)
-    # each side rounds outwards by < 1 tick, so spreads are 2*h*mid + [0, 2) ticks
-    assert 5 * ref_spread - 10 < spread < 5 * ref_spread + 2
-    assert abs((bid + ask) / 2 - (ref_bid + ref_ask) / 2) <= tick(sym)  # same mid
-    # every level shifted with its side's best price, quantities untouched
-    for key, best, ref_best in (("bids", bid, ref_bid), ("asks", ask, ref_ask)):
-        for (p, q), (rp, rq) in zip(depth[key], ref[key], strict=True):
-            assert Decimal(p) - Decimal(rp) == best - ref_best and q == rq
+    assert (ask - bid) / tick(sym) == 5 * natural + 1  # strictly wider than 5 x the natural one
+    # the quote is the one the last trade (the print that opened the scenario, or a later
+    # trade) left: a taker buy lifted the ask, a sell hit the bid
+    last = get(client, "trades", symbol=sym, limit=1)[-1]
+    assert Decimal(last["price"]) == (bid if last["isBuyerMaker"] else ask)
+    assert abs((bid + ask) / (ref_bid + ref_ask) - 1) < Decimal("0.001")  # about the same mid
+    for key in ("bids", "asks"):  # the near levels keep their quantities
+        assert [q for _, q in depth[key]] == [q for _, q in ref[key]]
     book = get(client, "ticker/bookTicker", symbol=sym)
     t24 = get(client, "ticker/24hr", symbol=sym)
     assert (book["bidPrice"], book["askPrice"]) == (depth["bids"][0][0], depth["asks"][0][0])
     assert (t24["bidPrice"], t24["askPrice"]) == (book["bidPrice"], book["askPrice"])
-    assert t24["lastPrice"] == BASE.ticker_24h(sym, now)["lastPrice"]  # price unchanged
+    assert t24["lastPrice"] == last["price"]
 
 
 def _scaled(qty: str, factor: Decimal, sym: str) -> Decimal:
@@ -288,14 +308,16 @@ def test_trend_moves_closes_minute_by_minute(
     else:
         assert all(b < a for a, b in itertools.pairwise(closes)), closes
     rate = Decimal(trend) / 100
-    for row, ref in zip(rows[i0:], base[i0:], strict=True):
-        t = min(row[0] + MINUTE, now)  # where the close is sampled
-        expected = Decimal(ref[4]) * (1 + rate * Decimal(t - START) / MINUTE)
+    # each close is the minute's last trade: the seed market's trade of that moment, moved
+    trades = get(client, "trades", symbol="BTCUSDT", limit=1000)
+    last_of_minute = {t["time"] // MINUTE * MINUTE: t["time"] for t in trades}
+    base_price = {t["time"]: Decimal(t["price"]) for t in BASE.trades("BTCUSDT", 1000, now)}
+    for row in rows[i0 + 1 :]:
+        t = last_of_minute[row[0]]
+        expected = base_price[t] * (1 + rate * Decimal(t - START) / MINUTE)
         assert_near(row[4], expected, "BTCUSDT", 3)
     last = get(client, "ticker/price", symbol="BTCUSDT")["price"]
-    assert_near(
-        last, BASE.price("BTCUSDT", now) * (1 + rate * Decimal(now - START) / MINUTE), "BTCUSDT"
-    )
+    assert last == rows[-1][4]
 
 
 def test_steep_fall_and_extreme_factors_keep_the_book_sane(
@@ -315,10 +337,16 @@ def test_steep_fall_and_extreme_factors_keep_the_book_sane(
         assert all(Decimal(p) > 0 and Decimal(q) > 0 for p, q in depth["bids"] + depth["asks"])
         for row in get(client, "klines", symbol=sym, interval="5m", limit=20):
             assert all(Decimal(x) > 0 for x in row[1:5])
-    pepe = get(client, "ticker/price", symbol="PEPEUSDT")["price"]
-    assert Decimal(pepe) == tick("PEPEUSDT")  # floored at one tick, never zero
-    btc = get(client, "ticker/price", symbol="BTCUSDT")["price"]  # the fall bottoms out at 0.1 %
-    assert_near(btc, BASE.price("BTCUSDT", clock.now) / 1000, "BTCUSDT")
+    pepe = get(client, "ticker/bookTicker", symbol="PEPEUSDT")
+    assert Decimal(pepe["bidPrice"]) == tick("PEPEUSDT")  # floored at one tick, never zero
+    last = Decimal(get(client, "ticker/price", symbol="PEPEUSDT")["price"])
+    assert last in (tick("PEPEUSDT"), 2 * tick("PEPEUSDT"))
+    # the fall bottoms out at 0.1 %; the spread, a million times wider, stops at 1.8 x the mid
+    btc = get(client, "ticker/bookTicker", symbol="BTCUSDT")
+    bid, ask = Decimal(btc["bidPrice"]), Decimal(btc["askPrice"])
+    mid = BASE.price("BTCUSDT", clock.now) / 1000
+    assert_near(str((bid + ask) / 2), mid, "BTCUSDT", 3)
+    assert_near(str(ask - bid), mid * Decimal("1.8"), "BTCUSDT", 3)
 
 
 # ---- control API ---------------------------------------------------------------------------

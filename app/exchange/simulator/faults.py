@@ -4,12 +4,24 @@ Fault spec syntax (CLI `--fault` and `POST /_sim/faults {"spec": ...}`):
 
     MODE[:key=value[,key=value...]]
 
-MODE is one of rate_limit, server_error, slow, timeout, malformed, forbidden, stale; keys are
+MODE is one of the REST modes rate_limit, server_error, slow, timeout, malformed, forbidden,
+stale or the WebSocket modes ws_drop, ws_stall, ws_malformed, ws_slow_consumer; keys are
 count (positive int, apply to the next N matching requests; default: until cleared),
 path (exact API path such as /api/v3/klines, or a prefix ending in "*"; default: every
-/api/ path), retry_after (int seconds >= 0, default 1), delay (float seconds >= 0) and
-status (int; server_error: 500-599, default 503).
+/api/ path; WebSocket faults match the path "/ws"), retry_after (int seconds >= 0, default 1),
+delay (float seconds >= 0) and status (int; server_error: 500-599, default 503).
 Example: "rate_limit:count=3,retry_after=2,path=/api/v3/klines".
+
+REST modes act on the requests they match. WebSocket modes (see ws_server.py):
+
+    ws_drop           open connections are cut without a close frame; count: how many
+    ws_stall          no data frames (control answers still flow) for `delay` seconds, or
+                      until cleared
+    ws_malformed      data frames replaced by bytes that are no PushDataV3ApiWrapper;
+                      count: how many frames
+    ws_slow_consumer  a connection is treated as not reading: its frames pile up in the
+                      bounded send buffer until it overflows and the server closes it;
+                      count: how many connections
 """
 
 from __future__ import annotations
@@ -21,6 +33,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+REST_MODES = frozenset(
+    {"rate_limit", "server_error", "slow", "timeout", "malformed", "forbidden", "stale"}
+)
+WS_MODES = frozenset({"ws_drop", "ws_stall", "ws_malformed", "ws_slow_consumer"})
 FAULT_MODES = (
     "rate_limit",
     "server_error",
@@ -29,6 +45,10 @@ FAULT_MODES = (
     "malformed",
     "forbidden",
     "stale",
+    "ws_drop",
+    "ws_stall",
+    "ws_malformed",
+    "ws_slow_consumer",
 )
 DEFAULT_DELAYS = {"slow": 1.0, "timeout": 30.0}
 DEFAULT_SERVER_ERROR_STATUS = 503
@@ -204,6 +224,11 @@ class FaultInjector:
         with self._lock:
             return list(self._faults)
 
+    def active(self, path: str, modes: frozenset[str]) -> Fault | None:
+        """The first active fault of one of `modes` matching path, without consuming it."""
+        with self._lock:
+            return next((f for f in self._faults if f.mode in modes and f.matches(path)), None)
+
     def remove(self, fault_id: int) -> bool:
         with self._lock:
             before = len(self._faults)
@@ -216,11 +241,12 @@ class FaultInjector:
             self._faults.clear()
             return n
 
-    def take(self, path: str) -> Fault | None:
-        """The first active fault matching path, consuming one of its `count`."""
+    def take(self, path: str, modes: frozenset[str] = REST_MODES) -> Fault | None:
+        """The first active fault of one of `modes` matching path, consuming one of its
+        `count`."""
         with self._lock:
             for i, f in enumerate(self._faults):
-                if not f.matches(path):
+                if f.mode not in modes or not f.matches(path):
                     continue
                 if f.count is not None:
                     if f.count <= 1:
