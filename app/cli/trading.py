@@ -129,7 +129,7 @@ def explain(
     from app.services.decisions import explain as explain_symbol
     from app.services.decisions import run_summary
 
-    _, database = app_database(ctx)
+    config, database = app_database(ctx)
     with database.transaction() as session:
         if symbol is None:
             summary = run_summary(session, run_id)
@@ -146,7 +146,7 @@ def explain(
             fail(f"{symbol!r} is not a MEXC spot symbol (e.g. BTCUSDT)", EXIT_USAGE)
         if run_id is not None:
             fail("give either SYMBOL or --run, not both", EXIT_USAGE)
-        decisions = explain_symbol(session, symbol, runs)
+        decisions = explain_symbol(session, symbol, runs, config.strategy)
         shape = _shape(session, [symbol], exact)
         emit(
             {

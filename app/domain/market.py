@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 # MEXC accepts exactly these kline intervals; "1h" is rejected with code -1121.
@@ -18,6 +18,20 @@ KLINE_INTERVALS: dict[str, int] = {
     "1W": 604800,
     "1M": 2592000,  # nominal 30 days, used only to size look-back windows
 }
+
+
+def candle_open(t: datetime, interval: str) -> datetime:
+    """When the candle of `interval` holding `t` opened (UTC): MEXC's alignment — minutes
+    and hours on the epoch grid, 1d at 00:00, 1W on Monday 00:00, 1M on the 1st."""
+    t = t.astimezone(UTC)
+    if interval == "1M":
+        return t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if interval == "1W":
+        day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        return day - timedelta(days=day.weekday())
+    seconds = KLINE_INTERVALS[interval]
+    epoch = int(t.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,17 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
 from app.models.base import Base, ExactDecimal, UTCDateTime
-from app.models.market import BookSnapshot, Kline, Market, TickerSnapshot
+from app.models.market import (
+    BookSnapshot,
+    Kline,
+    LatestTicker,
+    Market,
+    TickerSnapshot,
+    UniverseSnapshot,
+)
 from app.models.operator import (
     AdminSession,
+    Counter,
     LoginAttempt,
     OperatorAction,
     StageLatencyBucket,
@@ -28,11 +36,13 @@ __all__ = [
     "AlertRecord",
     "Base",
     "BookSnapshot",
+    "Counter",
     "EquitySnapshot",
     "Evaluation",
     "ExactDecimal",
     "FillRecord",
     "Kline",
+    "LatestTicker",
     "LoginAttempt",
     "Market",
     "MarketDataRun",
@@ -47,4 +57,5 @@ __all__ = [
     "TaskRun",
     "TickerSnapshot",
     "UTCDateTime",
+    "UniverseSnapshot",
 ]

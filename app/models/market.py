@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -62,7 +62,10 @@ class Kline(Base):
     """A candle; the in-progress last candle is updated in place by later runs."""
 
     __tablename__ = "klines"
-    __table_args__ = (UniqueConstraint("symbol", "interval", "open_time"),)
+    __table_args__ = (
+        UniqueConstraint("symbol", "interval", "open_time"),
+        Index("ix_klines_open_time", "open_time"),  # retention deletes by age
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32))
@@ -95,3 +98,34 @@ class BookSnapshot(Base):
     bids: Mapped[list[Any]]
     asks: Mapped[list[Any]]
     fetched_at: Mapped[datetime]
+
+
+class LatestTicker(Base):
+    """The newest stored ticker of each symbol: what every stage, scrape and page asks for
+    ("the latest price") in one indexed lookup, however long the history grows."""
+
+    __tablename__ = "latest_tickers"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[int]
+    last_price: Mapped[Decimal]
+    bid_price: Mapped[Decimal | None]
+    ask_price: Mapped[Decimal | None]
+    close_time: Mapped[datetime]
+
+
+class UniverseSnapshot(Base):
+    """Every eligible pair's price as one run saw it in the all-tickers answer, compressed
+    into one row: the price history the strategy screens the whole universe with.
+
+    `data` is zlib-compressed JSON: {"symbols": [...], "last": [...], "change_pct": [...],
+    "quote_volume": [...]} with exact decimal strings (see app.services.universe)."""
+
+    __tablename__ = "universe_snapshots"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("market_data_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    taken_at: Mapped[datetime] = mapped_column(index=True)
+    symbols: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)

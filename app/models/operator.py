@@ -79,3 +79,15 @@ class LoginAttempt(Base):
     remote_addr: Mapped[str] = mapped_column(String(64), index=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     success: Mapped[bool]
+
+
+class Counter(Base):
+    """A running total kept in the transaction that changes what it counts (orders by side
+    and status, fills, rejections by layer, alerts, runs by status), so /metrics reads a
+    few rows instead of counting whole tables. `labels` is "k=v,k=v" in a fixed order."""
+
+    __tablename__ = "counters"
+
+    family: Mapped[str] = mapped_column(String(32), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -51,3 +51,8 @@ class MarketDataRun(Base):
     redrives: Mapped[int] = mapped_column(default=0, server_default="0")
     redriven_at: Mapped[datetime | None]
     chain_note: Mapped[str | None] = mapped_column(Text)  # what the reconciler did and why
+    # When the run's newest stored ticker was current (None: it stored none).
+    data_time: Mapped[datetime | None]
+    # Outcome -> how many of the universe's symbols the strategy gave it (every symbol is
+    # evaluated; only the interesting ones keep an `evaluations` row).
+    evaluation_counts: Mapped[dict[str, Any] | None]

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from app.config import Settings
 from app.extensions import Database
 from app.models import EquitySnapshot, FillRecord, Order, Portfolio, PositionRecord
+from app.services import counters
 from app.services.market_view import latest_prices
 from app.services.portfolio import active_portfolio, lock_portfolio, open_account
 
@@ -34,6 +35,14 @@ def reset_account(
             }
         locked = lock_portfolio(session, settings, now)
         old = locked.row
+        open_sides = session.execute(
+            select(Order.side, func.count())
+            .where(Order.portfolio_id == old.id, Order.status == "new")
+            .group_by(Order.side)
+        ).all()
+        for side, count in open_sides:
+            counters.bump(session, "orders", -count, side=side, status="new")
+            counters.bump(session, "orders", count, side=side, status="cancelled")
         cancelled = session.execute(
             update(Order)
             .where(Order.portfolio_id == old.id, Order.status == "new")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.domain.trading import Alert
 from app.events import validate
 from app.models import AlertRecord
+from app.services import counters
 
 log = logging.getLogger(__name__)
 LOG_LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "CRITICAL": logging.CRITICAL}
@@ -38,6 +39,7 @@ def store_alerts(
                 created_at=alert.timestamp,
             )
         )
+        counters.bump(session, "alerts", code=payload["code"], level=payload["level"])
         log.log(LOG_LEVELS[payload["level"]], alert.message, extra={"alert": payload["code"]})
         count += 1
     return count

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
-from app.domain.strategies import OUTCOMES
+from app.domain.strategies import OUTCOMES, SIGNAL_OUTCOMES, get_strategy
 from app.models import (
     Evaluation,
     FillRecord,
@@ -23,9 +23,9 @@ from app.models import (
     Order,
     RiskDecisionRecord,
     SignalRecord,
-    TickerSnapshot,
 )
 from app.services.admin_queries import PER_PAGE, Page, paginate
+from app.services.universe import snapshot_of_run, view_at
 
 OUTCOME_LABELS = {
     "buy": "buy",
@@ -40,10 +40,10 @@ OUTCOME_LABELS = {
     "too_small": "too small",
     "stale_run": "run too old",
     "invalid": "invalid signal",
+    "not_fetched": "not fetched",
 }
-# What an explained run says for a symbol the strategy did not evaluate in it.
+# What an explained run says for a symbol without a kept evaluation and no verdict.
 NOT_EVALUATED = {
-    "screened_out": "screened out",
     "rejected": "market data rejected",
     "not_in_universe": "not in the universe",
 }
@@ -216,14 +216,38 @@ class RunSummary:
     stored: int
     market_rejections: list[dict[str, Any]]
     decisions: list[Decision] = field(default_factory=list)
+    # outcome -> count over the whole universe (None for runs from before it was counted)
+    evaluation_counts: dict[str, int] | None = None
+
+    @property
+    def evaluated(self) -> int:
+        if self.evaluation_counts:
+            return sum(self.evaluation_counts.values())
+        return len(self.decisions)
 
     @property
     def counts(self) -> list[tuple[str, int]]:
-        """(summary, count), most frequent first, signals last: what the sentence says."""
-        counts = Counter(d.summary for d in self.decisions)
-        plain = sorted((c for c in counts.items() if "→" not in c[0]), key=lambda c: -c[1])
-        traded = sorted((c for c in counts.items() if "→" in c[0]), key=lambda c: -c[1])
-        return plain + traded
+        """(summary, count), most frequent first, signals last: what the sentence says.
+
+        The outcomes without a signal come from the whole universe's counts; the signals
+        with what followed them ("buy → filled") from the kept rows."""
+        traded = Counter(d.summary for d in self.decisions if d.signal_id is not None)
+        if self.evaluation_counts:
+            plain = Counter(
+                {
+                    OUTCOME_LABELS.get(outcome, outcome): count
+                    for outcome, count in self.evaluation_counts.items()
+                    if outcome not in SIGNAL_OUTCOMES
+                }
+            )
+            # A signal outcome whose signal was refused counts as plain in the rows.
+            for d in self.decisions:
+                if d.signal_id is None and d.outcome in SIGNAL_OUTCOMES:
+                    plain[d.label] += 1
+        else:
+            plain = Counter(d.summary for d in self.decisions if d.signal_id is None)
+        ordered = sorted(plain.items(), key=lambda c: (-c[1], c[0]))
+        return ordered + sorted(traded.items(), key=lambda c: (-c[1], c[0]))
 
     @property
     def text(self) -> str:
@@ -232,10 +256,10 @@ class RunSummary:
             return f"run failed: {self.error or 'no reason recorded'}"
         if self.status == "running":
             return "market data still being fetched"
-        if not self.decisions:
+        if not self.evaluated:
             return "nothing evaluated yet"
-        parts = ", ".join(f"{count} {what}" for what, count in self.counts)
-        text = f"{len(self.decisions)} evaluated: {parts}"
+        parts = ", ".join(f"{count:,} {what}" for what, count in self.counts)
+        text = f"{self.evaluated:,} evaluated: {parts}"
         if self.market_rejections:
             text += f"; {len(self.market_rejections)} rejected by market-data checks"
         return text
@@ -261,12 +285,17 @@ def run_summary(session: Session, run_id: int | None = None) -> RunSummary | Non
         stored=len(run.stored_symbols),
         market_rejections=list(run.rejections),
         decisions=run_decisions(session, run.id),
+        evaluation_counts=dict(run.evaluation_counts) if run.evaluation_counts else None,
     )
 
 
-def explain(session: Session, symbol: str, runs: int = 5) -> list[Decision]:
+def explain(
+    session: Session, symbol: str, runs: int = 5, strategy: str = "momentum"
+) -> list[Decision]:
     """What happened to `symbol` in each of the newest `runs` finished market-data runs,
-    including the runs in which the strategy never looked at it, and why."""
+    including the runs in which it kept no evaluation row: its verdict is then judged again
+    from that run's all-tickers history (the same rule, the run's own parameters), or the
+    reason it was not in the universe at all."""
     symbol = symbol.upper()
     recent = session.scalars(
         select(MarketDataRun)
@@ -286,48 +315,52 @@ def explain(session: Session, symbol: str, runs: int = 5) -> list[Decision]:
             )
         )
     }
-    tickers = {
-        t.run_id: t
-        for t in session.scalars(
-            select(TickerSnapshot).where(
-                TickerSnapshot.symbol == symbol, TickerSnapshot.run_id.in_(ids)
-            )
-        )
-    }
     out = []
     for run in recent:
         if run.id in found:
             out.append(found[run.id])
-            continue
-        outcome, reason, values = _not_evaluated(run, symbol, tickers.get(run.id))
-        out.append(
-            Decision(run.id, symbol, run.finished_at or run.started_at, "", outcome, reason, values)
-        )
+        else:
+            out.append(_judged_again(session, run, symbol, strategy))
     return out
 
 
-def _not_evaluated(
-    run: MarketDataRun, symbol: str, ticker: TickerSnapshot | None
-) -> tuple[str, str, dict[str, Any]]:
+def _judged_again(session: Session, run: MarketDataRun, symbol: str, strategy: str) -> Decision:
+    when = run.finished_at or run.started_at
+
+    def decision(outcome: str, reason: str, values: dict[str, Any] | None = None) -> Decision:
+        return Decision(run.id, symbol, when, strategy, outcome, reason, values or {})
+
     if run.status == "failed" and not run.stored_symbols:
-        return "rejected", f"the whole run failed: {run.error or 'no reason recorded'}", {}
+        return decision("rejected", f"the whole run failed: {run.error or 'no reason recorded'}")
     rejection = next(
         (r for r in run.rejections if isinstance(r, dict) and r.get("symbol") == symbol), None
     )
     if rejection is not None:
-        return "rejected", f"{rejection.get('stage')} data rejected: {rejection.get('reason')}", {}
-    if ticker is not None:
-        change = ticker.price_change_pct
-        values = {"price_change_24h_pct": format(change / 100, "f")} if change is not None else {}
-        top_n = (run.parameters or {}).get("top_n")
-        return (
-            "screened_out",
-            f"not among the TOP_N={top_n} biggest 24h movers in this run",
-            values,
+        return decision(
+            "rejected", f"{rejection.get('stage')} data rejected: {rejection.get('reason')}"
         )
-    return (
-        "not_in_universe",
-        "no ticker kept: not an online USDT pair, not in SYMBOL_WHITELIST, below "
-        "MIN_QUOTE_VOLUME, or its ticker failed the checks",
-        {},
+    snapshot = snapshot_of_run(session, run.id)
+    if snapshot is None or symbol not in snapshot.prices:
+        return decision(
+            "not_in_universe",
+            "not in this run's universe: not an online USDT pair, not in SYMBOL_WHITELIST, "
+            "below MIN_QUOTE_VOLUME, or its ticker failed the checks",
+        )
+    parameters = run.parameters or {}
+    view = view_at(
+        session,
+        snapshot.taken_at,
+        {symbol: snapshot.prices[symbol]},
+        parameters.get("interval", "1m"),
+        int(parameters.get("lookback_minutes", 15)),
     )
+    judged = get_strategy(strategy).screen(view, {}, Decimal(1), Decimal("0.1"))[symbol]
+    top_n = parameters.get("top_n")
+    note = f"judged from the all-tickers history (not among the TOP_N={top_n} fetched)"
+    if judged.outcome in SIGNAL_OUTCOMES:
+        return decision(
+            "not_fetched",
+            f"{judged.reason}; but {note}, so there was nothing to trade it on",
+            judged.values,
+        )
+    return decision(judged.outcome, f"{judged.reason} ({note})", judged.values)

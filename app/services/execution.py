@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from app.events import validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import EquitySnapshot, FillRecord, Order
+from app.services import counters
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, symbol_rules
 from app.services.portfolio import lock_portfolio, save_risk, save_state
@@ -77,7 +79,7 @@ def execute_run(
                     size = min(size, payable)
                 fill = broker.market_order(order.symbol, side, size, market, rules_)
             except OrderExpired as expired:
-                expire_order(order, str(expired), now)
+                expire_order(session, order, str(expired), now)
                 continue
             except OrderRejected as rejected:
                 _reject(session, order, rejected, run_id, now)
@@ -108,6 +110,8 @@ def execute_run(
                 update=False,
             )
             order.status, order.updated_at = "filled", now
+            counters.order_moved(session, order, "new", "filled")
+            counters.bump(session, "fills", side=order.side)
             if side is Side.BUY:
                 stops[order.symbol] = rules.stop_price(
                     state.positions[order.symbol].avg_entry, limits
@@ -187,8 +191,9 @@ class OrderExpired(Exception):
     """The order can no longer be filled: the data it would be filled against is too old."""
 
 
-def expire_order(order: Order, reason: str, now: datetime) -> None:
+def expire_order(session: Any, order: Order, reason: str, now: datetime) -> None:
     order.status, order.updated_at = "expired", now
+    counters.order_moved(session, order, "new", "expired")
     order.reject_reason = f"expired: {reason}"
     validate("order_result", result_payload(order.id, "EXPIRED", None, Decimal(0), now, reason))
     log.warning("order expired", extra={"order_id": order.id, "reason": order.reject_reason})
@@ -196,6 +201,7 @@ def expire_order(order: Order, reason: str, now: datetime) -> None:
 
 def _reject(session, order: Order, rejected: OrderRejected, run_id: int, now: datetime) -> None:
     order.status, order.updated_at = "rejected", now
+    counters.order_moved(session, order, "new", "rejected")
     order.reject_reason = f"{rejected.reason}: {rejected.detail}"
     validate(
         "order_result",

@@ -10,20 +10,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.config import Settings
 from app.domain import market as dm
 from app.domain.screener import Rejection, screen
+from app.domain.strategies import get_strategy
 from app.domain.validation import check_book, check_klines, check_ticker, symbol_fault
 from app.exchange.client import MexcClient, RetryEvent
 from app.exchange.errors import ExchangeError
 from app.extensions import Database
 from app.faults import crash_point
-from app.models import BookSnapshot, Kline, Market, MarketDataRun, TickerSnapshot
+from app.models import (
+    BookSnapshot,
+    Kline,
+    LatestTicker,
+    Market,
+    MarketDataRun,
+    TickerSnapshot,
+    UniverseSnapshot,
+)
+from app.services import counters
 from app.services.portfolio import held_positions
 from app.services.store import upsert
+from app.services.universe import snapshot_row, view_at
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +77,14 @@ class _Fetched:
     error: str | None = None
 
 
+# MEXC documents 1000 klines a request but serves at most 500.
+KLINES_PER_REQUEST = 500
+
+
 def kline_limit(interval: str, lookback_minutes: int) -> int:
     """Candles that cover the look-back window, plus the one in progress."""
     seconds = dm.KLINE_INTERVALS[interval]
-    return min(1000, max(2, math.ceil(lookback_minutes * 60 / seconds) + 1))
+    return min(KLINES_PER_REQUEST, max(2, math.ceil(lookback_minutes * 60 / seconds) + 1))
 
 
 def refresh_markets(db: Database, client: MexcClient, now: datetime) -> int:
@@ -123,6 +138,7 @@ def run_market_data(
                 retries=[],
             )
             session.add(run)
+            counters.run_moved(session, None, "running")
         else:
             run.attempts += 1
         session.flush()
@@ -147,11 +163,13 @@ def run_market_data(
 
     with db.transaction() as session:
         run = session.get_one(MarketDataRun, run_id)
+        was = run.status
         run.finished_at = clock()
         run.retries = [_retry_dict(event) for event in retries]
         if outcome is None:
             run.status, run.error = "failed", error
         else:
+            run.data_time = outcome["data_time"]
             run.tickers_received = outcome["tickers"]
             run.universe_size = outcome["universe"]
             run.screened_symbols = outcome["screened"]
@@ -162,6 +180,7 @@ def run_market_data(
                 run.error = "no symbol passed screening and validation"
             else:
                 run.status = "partial" if outcome["rejections"] else "ok"
+        counters.run_moved(session, was, run.status)
         summary = RunSummary.of(run)
     if unexpected is not None:
         raise unexpected
@@ -187,18 +206,17 @@ def _fetch_and_store(
     clock: Callable[[], datetime],
 ) -> dict[str, Any]:
     with db.transaction() as session:
-        markets = {m.symbol: m for m in session.scalars(select(Market))}
-        newest = max((m.updated_at for m in markets.values()), default=None)
+        markets, newest = _markets(session)
         held = {p.symbol for p in held_positions(session)}
     if newest is None or clock() - newest > MARKETS_MAX_AGE:
         refresh_markets(db, client, clock())
         with db.transaction() as session:
-            markets = {m.symbol: m for m in session.scalars(select(Market))}
+            markets, _ = _markets(session)
 
     tickers = client.tickers_24h()
     screening = screen(
         tickers,
-        {symbol: _domain_market(m) for symbol, m in markets.items()},
+        markets,
         whitelist=settings.symbol_whitelist,
         min_quote_volume=settings.min_quote_volume,
         top_n=settings.top_n,
@@ -218,7 +236,23 @@ def _fetch_and_store(
         else:
             good_tickers.append(ticker)
     good_symbols = {t.symbol for t in good_tickers}
-    selected = [t.symbol for t in screening.selected if t.symbol in good_symbols]
+    # The universe's history: this run's prices, then the strategy says which symbols
+    # deserve their candles and book (TOP_N of them, plus every held one).
+    latest = {t.symbol: t.last_price for t in good_tickers if t.symbol in universe}
+    with db.transaction() as session:
+        upsert(
+            session,
+            UniverseSnapshot,
+            [snapshot_row(run_id, now, (t for t in good_tickers if t.symbol in universe))],
+            ["run_id"],
+        )
+        view = view_at(session, now, latest, settings.interval, settings.lookback_minutes)
+    interest = get_strategy(settings.strategy).interest(view)
+    if interest:
+        ranked = sorted(interest, key=lambda symbol: (-interest[symbol], symbol))
+        selected = ranked[: settings.top_n]
+    else:  # no history a look-back deep yet: the biggest 24h movers
+        selected = [t.symbol for t in screening.selected if t.symbol in good_symbols]
     selected += sorted((held & good_symbols) - set(selected))
 
     fetched = _fetch_details(client, settings, selected)
@@ -250,20 +284,42 @@ def _fetch_and_store(
             extra={"run_id": run_id, **rejection.as_dict()},
         )
 
+    # Full ticker rows only for what risk and execution use: the selected and held symbols
+    # (every other price is in the universe snapshot).
     selected_set = set(selected)
-    ticker_rows = [_ticker_row(t, run_id, t.symbol in selected_set) for t in good_tickers]
+    kept = [t for t in good_tickers if t.symbol in selected_set]
+    ticker_rows = [_ticker_row(t, run_id, True) for t in kept]
     with db.transaction() as session:
         upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
+        upsert(session, LatestTicker, [_latest_row(t, run_id) for t in kept], ["symbol"])
         upsert(session, Kline, kline_rows, ["symbol", "interval", "open_time"])
         upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
         crash_point("market_data.before_commit")
     return {
+        "data_time": max((t.close_time for t in kept if t.close_time), default=None),
         "tickers": len(tickers),
         "universe": len(screening.universe),
-        "screened": [t.symbol for t in screening.selected],
+        "screened": selected,
         "stored": stored,
         "rejections": rejections,
     }
+
+
+# Markets converted once per process and reused while the table is unchanged (its row count
+# and newest update time), instead of loading and converting every market on every run.
+_markets_cache: dict[str, Any] = {"version": None, "markets": {}, "newest": None}
+
+
+def _markets(session: Any) -> tuple[dict[str, dm.Market], datetime | None]:
+    count, newest = session.execute(select(func.count(), func.max(Market.updated_at))).one()
+    version = (session.get_bind().url.render_as_string(), count, newest)
+    if _markets_cache["version"] != version:
+        _markets_cache.update(
+            version=version,
+            markets={m.symbol: _domain_market(m) for m in session.scalars(select(Market))},
+            newest=newest,
+        )
+    return _markets_cache["markets"], _markets_cache["newest"]
 
 
 def _fetch_details(client: MexcClient, settings: Settings, symbols: list[str]) -> dict:
@@ -360,6 +416,17 @@ def _ticker_row(t: dm.Ticker24h, run_id: int, screened: bool) -> dict[str, Any]:
         "open_time": t.open_time,
         "close_time": t.close_time,
         "screened": screened,
+    }
+
+
+def _latest_row(t: dm.Ticker24h, run_id: int) -> dict[str, Any]:
+    return {
+        "symbol": t.symbol,
+        "run_id": run_id,
+        "last_price": t.last_price,
+        "bid_price": t.bid_price,
+        "ask_price": t.ask_price,
+        "close_time": t.close_time,
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
 from app.format import Precision
-from app.models import BookSnapshot, Market, TickerSnapshot
+from app.models import BookSnapshot, LatestTicker, Market, MarketDataRun, TickerSnapshot
 
 SPREAD_HISTORY = 20
 
@@ -70,31 +70,23 @@ def symbol_rules(session: Session, symbol: str) -> SymbolRules | None:
 
 
 def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
-    """The newest stored last price of each symbol (one query, whatever the count)."""
+    """The newest stored last price of each symbol: one indexed lookup in latest_tickers,
+    however many runs are stored."""
     if not symbols:
         return {}
-    newest = (
-        select(TickerSnapshot.symbol, func.max(TickerSnapshot.run_id).label("run_id"))
-        .where(TickerSnapshot.symbol.in_(symbols))
-        .group_by(TickerSnapshot.symbol)
-        .subquery()
-    )
     rows = session.execute(
-        select(TickerSnapshot.symbol, TickerSnapshot.last_price).join(
-            newest,
-            (TickerSnapshot.symbol == newest.c.symbol) & (TickerSnapshot.run_id == newest.c.run_id),
-        )
+        select(LatestTicker.symbol, LatestTicker.last_price).where(LatestTicker.symbol.in_(symbols))
     )
     return dict(rows.all())
 
 
 def newest_data_time(session: Session) -> datetime | None:
-    """When the newest stored market data was current (the latest ticker close time)."""
-    newest = session.scalar(select(func.max(TickerSnapshot.run_id)))
-    if newest is None:
-        return None
+    """When the newest stored market data was current (the newest run's data time)."""
     return session.scalar(
-        select(func.max(TickerSnapshot.close_time)).where(TickerSnapshot.run_id == newest)
+        select(MarketDataRun.data_time)
+        .where(MarketDataRun.data_time.is_not(None))
+        .order_by(MarketDataRun.id.desc())
+        .limit(1)
     )
 
 
@@ -110,3 +102,39 @@ def precisions(session: Session, symbols: Iterable[str]) -> dict[str, Precision]
     )
     known = {symbol: Precision(price, qty) for symbol, price, qty in rows}
     return {symbol: known.get(symbol, Precision()) for symbol in wanted}
+
+
+def rebuild_latest(session: Session) -> None:
+    """latest_tickers and each run's data time, from ticker_snapshots (for data written
+    around the market-data stage, e.g. a restore or a test's own rows)."""
+    newest = (
+        select(TickerSnapshot.symbol, func.max(TickerSnapshot.run_id).label("run_id"))
+        .group_by(TickerSnapshot.symbol)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            TickerSnapshot.symbol,
+            TickerSnapshot.run_id,
+            TickerSnapshot.last_price,
+            TickerSnapshot.bid_price,
+            TickerSnapshot.ask_price,
+            TickerSnapshot.close_time,
+        ).join(
+            newest,
+            (TickerSnapshot.symbol == newest.c.symbol) & (TickerSnapshot.run_id == newest.c.run_id),
+        )
+    ).mappings()
+    session.execute(LatestTicker.__table__.delete())
+    latest = [dict(row) for row in rows]
+    if latest:
+        session.execute(LatestTicker.__table__.insert(), latest)
+    data_times = dict(
+        session.execute(
+            select(TickerSnapshot.run_id, func.max(TickerSnapshot.close_time)).group_by(
+                TickerSnapshot.run_id
+            )
+        ).all()
+    )
+    for run in session.scalars(select(MarketDataRun).where(MarketDataRun.id.in_(data_times))):
+        run.data_time = data_times[run.id]

@@ -1,23 +1,24 @@
 """The trading and pipeline figures for /metrics, read from the database at scrape time.
 
 Reading them from the database (not from in-process counters) counts every order, fill
-and alert once, however many worker processes did the work. Each scrape costs a handful
-of GROUP BY queries over indexed columns plus a few rows of the stage-latency aggregate,
-which `observe_task_end` keeps up to date as task runs finish.
+and alert once, however many worker processes did the work. Each scrape reads running
+totals (app.services.counters, kept in the transactions that change what they count), a
+few rows of the stage-latency aggregate (kept by `observe_task_end` as task runs finish)
+and the active account's positions at their latest prices: a few small indexed reads,
+whatever the history.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,17 +26,14 @@ import celeryconfig
 from app.config import Settings
 from app.extensions import Database
 from app.models import (
-    AlertRecord,
-    FillRecord,
-    MarketDataRun,
-    Order,
-    RiskDecisionRecord,
     StageLatencyBucket,
     StageLatencyTotal,
     TaskRun,
 )
+from app.services import counters
 from app.services.market_view import newest_data_time
 from app.services.queries import portfolio_summary
+from app.services.store import increment
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +62,7 @@ def observe_task_end(session: Session, run: TaskRun, now: datetime) -> None:
     if stage is None or run.finished_at is not None:
         return
     runtime_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
-    _increment(
+    increment(
         session, StageLatencyTotal, [{"stage": stage, "count": 1, "sum_ms": runtime_ms}], ["stage"]
     )
     buckets = [
@@ -72,21 +70,7 @@ def observe_task_end(session: Session, run: TaskRun, now: datetime) -> None:
         for le_ms in LATENCY_BUCKETS_MS
         if runtime_ms <= le_ms
     ]
-    _increment(session, StageLatencyBucket, buckets, ["stage", "le_ms"])
-
-
-def _increment(
-    session: Session, model: Any, rows: Sequence[dict[str, int | str]], keys: Sequence[str]
-) -> None:
-    """Insert the rows, or add their numbers to the existing ones, in one atomic statement."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = insert(model).values(list(rows))
-    table = model.__table__
-    sums = {c: table.c[c] + statement.excluded[c] for c in rows[0] if c not in keys}
-    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=sums))
+    increment(session, StageLatencyBucket, buckets, ["stage", "le_ms"])
 
 
 # Reading it all at scrape time -----------------------------------------------------------
@@ -95,7 +79,7 @@ def _increment(
 def pipeline_metrics(session: Session, settings: Settings, now: datetime) -> Iterator[Any]:
     """Every cdb_ metric family, from the database as it is now."""
     yield from _portfolio_metrics(session, settings, now)
-    yield from _trading_metrics(session)
+    yield from _trading_metrics(counters.read(session))
     yield from _market_data_metrics(session, now)
     yield _stage_latency(session)
 
@@ -148,46 +132,49 @@ def _portfolio_metrics(session: Session, settings: Settings, now: datetime) -> I
     )
 
 
-def _trading_metrics(session: Session) -> Iterator[Any]:
-    # A counter: orders only ever move on from "new", so only that series can drop (which
+def _split(labels: str) -> list[str]:
+    return [part.partition("=")[2] for part in labels.split(",")]
+
+
+def _trading_metrics(totals: dict[str, dict[str, int]]) -> Iterator[Any]:
+    # Counters: orders only ever move on from "new", so only that series can drop (which
     # increase() reads as a reset and adds nothing for).
-    orders = CounterMetricFamily(
-        "cdb_orders", "Orders by side and status", labels=["side", "status"]
+    families = (
+        (
+            "orders",
+            CounterMetricFamily,
+            "cdb_orders",
+            "Orders by side and status",
+            ["side", "status"],
+        ),
+        ("fills", CounterMetricFamily, "cdb_fills", "Paper fills by side", ["side"]),
+        (
+            "risk_rejections",
+            CounterMetricFamily,
+            "cdb_risk_rejections",
+            "Signals rejected, by the first layer that rejected",
+            ["layer"],
+        ),
+        (
+            "alerts",
+            CounterMetricFamily,
+            "cdb_alerts",
+            "Alerts by code and level",
+            ["code", "level"],
+        ),
+        (
+            "market_data_runs",
+            GaugeMetricFamily,
+            "cdb_market_data_runs",
+            "Market-data runs by status",
+            ["status"],
+        ),
     )
-    for side, status, count in session.execute(
-        select(Order.side, Order.status, func.count()).group_by(Order.side, Order.status)
-    ):
-        orders.add_metric([side, status], count)
-    yield orders
-
-    fills = CounterMetricFamily("cdb_fills", "Paper fills by side", labels=["side"])
-    for side, count in session.execute(
-        select(FillRecord.side, func.count()).group_by(FillRecord.side)
-    ):
-        fills.add_metric([side], count)
-    yield fills
-
-    rejections = CounterMetricFamily(
-        "cdb_risk_rejections",
-        "Signals rejected, by the first layer that rejected",
-        labels=["layer"],
-    )
-    for layer, count in session.execute(
-        select(RiskDecisionRecord.rejected_by, func.count())
-        .where(RiskDecisionRecord.rejected_by.is_not(None))
-        .group_by(RiskDecisionRecord.rejected_by)
-    ):
-        rejections.add_metric([layer], count)
-    yield rejections
-
-    alerts = CounterMetricFamily("cdb_alerts", "Alerts by code and level", labels=["code", "level"])
-    for code, level, count in session.execute(
-        select(AlertRecord.code, AlertRecord.level, func.count()).group_by(
-            AlertRecord.code, AlertRecord.level
-        )
-    ):
-        alerts.add_metric([code, level], count)
-    yield alerts
+    for family, kind, name, documentation, labels in families:
+        metric = kind(name, documentation, labels=labels)
+        for key, value in sorted(totals.get(family, {}).items()):
+            metric.add_metric(_split(key), value)
+        yield metric
 
 
 def _market_data_metrics(session: Session, now: datetime) -> Iterator[Any]:
@@ -198,14 +185,6 @@ def _market_data_metrics(session: Session, now: datetime) -> Iterator[Any]:
             "Seconds since the newest stored ticker was current",
             value=max(0.0, (now - newest).total_seconds()),
         )
-    runs = GaugeMetricFamily(
-        "cdb_market_data_runs", "Market-data runs by status", labels=["status"]
-    )
-    for status, count in session.execute(
-        select(MarketDataRun.status, func.count()).group_by(MarketDataRun.status)
-    ):
-        runs.add_metric([status], count)
-    yield runs
 
 
 def _stage_latency(session: Session) -> HistogramMetricFamily:

@@ -33,6 +33,7 @@ from app.config import Settings
 from app.extensions import Database
 from app.models import MarketDataRun, Order, TaskRun
 from app.models.runs import STAGE_MARKS
+from app.services import counters
 from app.services.execution import expire_order
 from app.services.portfolio import lock_portfolio
 from app.services.stages import NEXT
@@ -96,6 +97,7 @@ def _fail_lost_runs(db: Database, now: datetime, report: Report) -> None:
             )
         ).all()
         for run in runs:
+            counters.run_moved(session, run.status, "failed")
             run.status, run.finished_at = "failed", now
             run.error = f"{reason} (reconciler)"
             run.chain_note = _note(run.chain_note, now, reason + "; failed")
@@ -188,6 +190,7 @@ def _expire_stale_orders(db: Database, settings: Settings, now: datetime, report
         for order in orders:
             age = (now - order.created_at).total_seconds()
             expire_order(
+                session,
                 order,
                 f"not filled {age:.0f} s after it was approved (its execution never came; data "
                 f"older than DATA_STALE_TIMEOUT_SEC={settings.data_stale_timeout_sec} s is not "

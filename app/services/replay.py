@@ -22,6 +22,7 @@ from app.models import (
     BookSnapshot,
     FillRecord,
     Kline,
+    LatestTicker,
     Market,
     MarketDataRun,
     Order,
@@ -171,8 +172,22 @@ def _replay_run(db: Database, settings: Settings, record: fmt.Run) -> None:
 
 
 def _import_run(db: Database, record: fmt.Run) -> None:
+    run = fmt.as_row(record.run)
+    run["data_time"] = max((t.close_time for t in record.tickers), default=None)
+    latest = [
+        {
+            "symbol": t.symbol,
+            "run_id": t.run_id,
+            "last_price": t.last_price,
+            "bid_price": t.bid_price,
+            "ask_price": t.ask_price,
+            "close_time": t.close_time,
+        }
+        for t in record.tickers
+    ]
     with db.transaction() as session:
-        upsert(session, MarketDataRun, [fmt.as_row(record.run)], ["id"])
+        upsert(session, MarketDataRun, [run], ["id"])
+        upsert(session, LatestTicker, latest, ["symbol"])
         upsert(
             session, TickerSnapshot, [fmt.as_row(t) for t in record.tickers], ["run_id", "symbol"]
         )

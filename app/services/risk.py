@@ -30,6 +30,7 @@ from app.events import validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import Order, RiskDecisionRecord, SignalRecord
+from app.services import counters
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
@@ -63,6 +64,7 @@ def decide_run(
     with db.transaction() as session:
         run = load_run(session, run_id)
         if too_old(run, now, settings.data_stale_timeout_sec):
+            lock_portfolio(session, settings, now)  # one decider per run at a time
             return _expire_stale_run(session, run, settings, now, task_id)
         locked = lock_portfolio(session, settings, now)
         prices = latest_prices(session, list(locked.state.positions))
@@ -101,9 +103,12 @@ def decide_run(
             )
             session.add(row)
             session.flush()
+            if decision.rejected_by:
+                counters.bump(session, "risk_rejections", layer=decision.rejected_by)
             if decision.approved and market is not None:
                 order = _order(locked.row.id, run_id, record, row, decision, market, now)
                 session.add(order)
+                counters.bump(session, "orders", side=order.side, status="new")
                 state = _apply_estimate(state, order)
         save_risk(locked.row, risk)
         save_state(
@@ -156,6 +161,8 @@ def _expire_stale_run(
         for signal_id in pending
     ]
     upsert(session, RiskDecisionRecord, rows, ["signal_id"], update=False)
+    if rows:
+        counters.bump(session, "risk_rejections", len(rows), layer=rules.DATA_STALENESS)
     mark_done(session, run.id, "risk", now)
     if rows:
         log.warning(

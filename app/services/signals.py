@@ -5,27 +5,37 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.config import Settings
 from app.domain import market as dm
+from app.domain.market import KLINE_INTERVALS
 from app.domain.portfolio import mark_to_market
 from app.domain.risk import RiskLimits, stop_loss_exits, stop_price
 from app.domain.strategies import Evaluation, StrategyContext, get_strategy
-from app.domain.strategies.base import INVALID, NO_DATA, NO_PRICE, STALE_RUN, STOP_LOSS
+from app.domain.strategies.base import (
+    INVALID,
+    NO_DATA,
+    NO_PRICE,
+    NOT_FETCHED,
+    SIGNAL_OUTCOMES,
+    STALE_RUN,
+    STOP_LOSS,
+)
 from app.domain.trading import PortfolioState, Position, Signal
 from app.events import PayloadError, validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import Evaluation as EvaluationRecord
-from app.models import Kline, SignalRecord, TickerSnapshot
+from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
 from app.services.portfolio import active_portfolio, held_positions
 from app.services.stages import check_stage_message, load_run, mark_done, run_age, too_old
 from app.services.store import upsert
+from app.services.universe import snapshot_of_run, view_at
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +85,20 @@ def run_signals(
                 )
             )
         }
-        klines = {s: _recent_klines(session, s, settings) for s in run.stored_symbols}
+        klines = _recent_klines(session, run.stored_symbols, settings)
         rejected = {r["symbol"]: r for r in run.rejections if isinstance(r, dict)}
+        snapshot = snapshot_of_run(session, run_id)
+        view = (
+            None
+            if snapshot is None
+            else view_at(
+                session,
+                snapshot.taken_at,
+                snapshot.prices,
+                settings.interval,
+                settings.lookback_minutes,
+            )
+        )
 
     cash = portfolio.cash if portfolio else settings.initial_capital
     state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
@@ -98,7 +120,7 @@ def run_signals(
         evaluations[symbol] = strategy.evaluate(
             StrategyContext(
                 symbol=symbol,
-                klines=klines[symbol],
+                klines=klines.get(symbol, []),
                 ticker_price=tickers[symbol],
                 now=now,
                 position=state.positions.get(symbol),
@@ -108,6 +130,16 @@ def run_signals(
                 interval=settings.interval,
             )
         )
+
+    # The rest of the universe, judged from the all-tickers history: counted, and kept as a
+    # row only when it would have traded but its book was not fetched this cycle.
+    rest = {}
+    if view is not None:
+        screened = strategy.screen(view, state.positions, state.equity, settings.max_position_pct)
+        for symbol, evaluation in screened.items():
+            if symbol not in evaluations:
+                rest[symbol] = _not_fetched(evaluation, settings.top_n)
+    counts = Counter(e.outcome for e in (*evaluations.values(), *rest.values()))
 
     rows = []
     for symbol, evaluation in list(evaluations.items()):
@@ -121,12 +153,18 @@ def run_signals(
             continue
         rows.append(_row(evaluation.signal, run_id, settings.strategy, task_id))
     with db.transaction() as session:
+        kept = [*evaluations.values(), *(e for e in rest.values() if e.outcome == NOT_FETCHED)]
         upsert(
             session,
             EvaluationRecord,
-            [_evaluation_row(e, run_id, settings.strategy, now) for e in evaluations.values()],
+            [_evaluation_row(e, run_id, settings.strategy, now) for e in kept],
             ["run_id", "symbol"],
             update=False,
+        )
+        session.execute(
+            update(MarketDataRun)
+            .where(MarketDataRun.id == run_id, MarketDataRun.evaluation_counts.is_(None))
+            .values(evaluation_counts=dict(counts))
         )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
         mark_done(session, run_id, "signals", now)
@@ -138,10 +176,9 @@ def run_signals(
                 .order_by(SignalRecord.id)
             )
         )
-    outcomes = Counter(e.outcome for e in evaluations.values())
     log.info(
         "signals generated",
-        extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(outcomes)},
+        extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(counts)},
     )
     return ids
 
@@ -207,19 +244,39 @@ def _evaluation_row(e: Evaluation, run_id: int, strategy: str, now: datetime) ->
     }
 
 
-def _recent_klines(session: Any, symbol: str, settings: Settings) -> list[dm.Kline]:
+def _recent_klines(session: Any, symbols: list[str], settings: Settings) -> dict[str, list]:
+    """Each symbol's newest candles (enough for the look-back), oldest first: one query,
+    bounded by the newest stored candle (replay runs on the data's clock, not the wall's)."""
+    if not symbols:
+        return {}
+    limit = kline_limit(settings.interval, settings.lookback_minutes)
+    of_symbols = (Kline.symbol.in_(symbols), Kline.interval == settings.interval)
+    newest = session.scalar(select(func.max(Kline.open_time)).where(*of_symbols))
+    if newest is None:
+        return {}
+    since = newest - timedelta(seconds=KLINE_INTERVALS[settings.interval] * (limit + 1))
     rows = session.scalars(
-        select(Kline)
-        .where(Kline.symbol == symbol, Kline.interval == settings.interval)
-        .order_by(Kline.open_time.desc())
-        .limit(kline_limit(settings.interval, settings.lookback_minutes))
+        select(Kline).where(*of_symbols, Kline.open_time >= since).order_by(Kline.open_time)
     ).all()
-    return [
-        dm.Kline(
-            r.open_time, r.open, r.high, r.low, r.close, r.volume, r.close_time, r.quote_volume
+    out: dict[str, list] = {}
+    for r in rows:
+        out.setdefault(r.symbol, []).append(
+            dm.Kline(
+                r.open_time, r.open, r.high, r.low, r.close, r.volume, r.close_time, r.quote_volume
+            )
         )
-        for r in reversed(rows)
-    ]
+    return {symbol: candles[-limit:] for symbol, candles in out.items()}
+
+
+def _not_fetched(evaluation: Evaluation, top_n: int) -> Evaluation:
+    """A universe symbol the strategy would buy, without the book to trade it on."""
+    if evaluation.outcome not in SIGNAL_OUTCOMES:
+        return evaluation
+    reason = (
+        f"{evaluation.reason}; but not among the TOP_N={top_n} symbols whose book was fetched "
+        "this cycle, so there is nothing to trade it on"
+    )
+    return Evaluation(evaluation.symbol, NOT_FETCHED, reason, evaluation.values)
 
 
 def _row(signal: Signal, run_id: int, strategy: str, task_id: str | None) -> dict[str, Any]:

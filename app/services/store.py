@@ -46,3 +46,17 @@ def _statement(
     if updates:
         return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
     return statement.on_conflict_do_nothing(index_elements=list(keys))
+
+
+def increment(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert the rows, or add their numbers to the existing ones, in one atomic statement."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = INSERTS[dialect](model.__table__)
+    table = model.__table__
+    sums = {c: table.c[c] + statement.excluded[c] for c in rows[0] if c not in keys}
+    statement = statement.on_conflict_do_update(index_elements=list(keys), set_=sums)
+    session.execute(statement, list(rows))

@@ -49,12 +49,18 @@ def test_worker_fetches_screens_and_stores_a_run(worker, celery_client, engine, 
     assert run["rejections"] == [] and run["error"] is None
     assert run["tickers_received"] > run["universe_size"] > TOP_N
     assert count(engine, "SELECT count(*) FROM markets") == run["tickers_received"]
+    # Full ticker rows for the selected symbols; every eligible pair's price in one
+    # compressed universe snapshot.
     snapshots = count(
         engine, "SELECT count(*) FROM ticker_snapshots WHERE run_id = :r", r=run["id"]
     )
-    assert snapshots == run["universe_size"]
-    screened = count(engine, "SELECT count(*) FROM ticker_snapshots WHERE screened")
-    assert screened == TOP_N
+    assert snapshots == TOP_N
+    universe = count(
+        engine, "SELECT symbols FROM universe_snapshots WHERE run_id = :r", r=run["id"]
+    )
+    assert universe == run["universe_size"]
+    latest = count(engine, "SELECT count(*) FROM latest_tickers WHERE run_id = :r", r=run["id"])
+    assert latest == TOP_N
     assert count(engine, "SELECT count(*) FROM book_snapshots") == TOP_N
     per_symbol = kline_limit("1m", 15)
     assert count(engine, "SELECT count(*) FROM klines") == TOP_N * per_symbol
@@ -145,8 +151,10 @@ def test_malformed_klines_are_rejected_per_symbol(worker, celery_client, engine,
     assert all("MalformedResponseError" in r["reason"] for r in run["rejections"])
     assert count(engine, "SELECT count(*) FROM klines") == 0
     assert count(engine, "SELECT count(*) FROM book_snapshots") == 0
-    # The universe's tickers were good and are kept as a snapshot.
-    assert count(engine, "SELECT count(*) FROM ticker_snapshots") == run["universe_size"]
+    # The universe's tickers were good: every price is kept in the run's universe snapshot,
+    # the selected symbols' full tickers too.
+    assert count(engine, "SELECT symbols FROM universe_snapshots") == run["universe_size"]
+    assert count(engine, "SELECT count(*) FROM ticker_snapshots") == TOP_N
 
 
 def test_beat_triggers_the_market_data_task(start_process, worker, engine, clean):

@@ -7,7 +7,7 @@ outcomes that carry no signal are what "why did it not trade?" is answered with.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +45,7 @@ NO_PRICE = "no_price"
 NO_DATA = "no_data"
 TOO_SMALL = "too_small"
 STALE_RUN = "stale_run"  # the run's data was too old when the stage got to it
+NOT_FETCHED = "not_fetched"  # worth a trade, but no book was fetched for it this cycle
 INVALID = "invalid"  # the signal failed the event schema (e.g. a hostile symbol name)
 OUTCOMES = (
     BUY,
@@ -59,6 +60,7 @@ OUTCOMES = (
     TOO_SMALL,
     STALE_RUN,
     INVALID,
+    NOT_FETCHED,
 )
 SIGNAL_OUTCOMES = (BUY, SELL, STOP_LOSS)
 
@@ -83,10 +85,45 @@ class Evaluation:
             raise ValueError(f"outcome {self.outcome!r} and signal {self.signal!r} disagree")
 
 
+@dataclass(frozen=True, slots=True)
+class UniverseView:
+    """The whole universe at three moments of the all-tickers history, enough to judge
+    every pair each cycle without a request per symbol: the prices now, at the open of the
+    current `interval` candle, and at the close of the candle one look-back earlier.
+
+    `candle_open` and `reference` are None while the history does not reach back that far
+    (after a start); a symbol missing from one of them is new, or was rejected then."""
+
+    now: datetime
+    interval: str
+    lookback_minutes: int
+    latest: Mapping[str, Decimal]
+    candle_open: Mapping[str, Decimal] | None
+    reference: Mapping[str, Decimal] | None
+    history_minutes: float  # how far back the stored history reaches from `now`
+
+
 class Strategy(Protocol):
     name: str
 
-    def evaluate(self, ctx: StrategyContext) -> Evaluation: ...
+    def evaluate(self, ctx: StrategyContext) -> Evaluation:
+        """One symbol, from its candles (fetched for the symbols that may trade)."""
+        ...
+
+    def screen(
+        self,
+        view: UniverseView,
+        positions: Mapping[str, Position],
+        equity: Decimal,
+        max_position_pct: Decimal,
+    ) -> dict[str, Evaluation]:
+        """Every symbol of the universe, from the all-tickers history."""
+        ...
+
+    def interest(self, view: UniverseView) -> dict[str, Decimal]:
+        """How much each symbol deserves a closer look (its candles and book) this cycle;
+        the market-data stage fetches the TOP_N highest. Empty: rank by 24h change."""
+        ...
 
 
 StrategyFactory = Callable[..., Strategy]

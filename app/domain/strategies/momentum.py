@@ -20,7 +20,9 @@ not up, holding above the exit threshold, too few candles... with the numbers be
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from app.domain.market import KLINE_INTERVALS
@@ -35,9 +37,10 @@ from app.domain.strategies.base import (
     TOO_SMALL,
     Evaluation,
     StrategyContext,
+    UniverseView,
     register,
 )
-from app.domain.trading import Side, Signal
+from app.domain.trading import Position, Side, Signal
 
 STRENGTH_QUANTUM = Decimal("0.0001")
 SIZE_QUANTUM = Decimal("0.00000001")
@@ -88,90 +91,173 @@ class MomentumStrategy:
             "interval": ctx.interval,
             "candles_needed": str(n + 1),
             "candles": str(len(candles)),
-            "entry_threshold_pct": _plain(self.entry_threshold),
-            "exit_threshold_pct": _plain(self.exit_threshold),
-            "price": _plain(ctx.ticker_price),
         }
-
-        def outcome(kind: str, reason: str, signal: Signal | None = None) -> Evaluation:
-            return Evaluation(ctx.symbol, kind, reason, values, signal)
-
         if len(candles) < n + 1:
-            return outcome(
+            return Evaluation(
+                ctx.symbol,
                 NOT_ENOUGH_CANDLES,
                 f"{len(candles)} {ctx.interval} candles stored, {n + 1} needed for "
                 f"{ctx.lookback_minutes}m of momentum",
+                values | self._thresholds() | {"price": _plain(ctx.ticker_price)},
             )
         last, ref = candles[-1], candles[-1 - n]
-        if ref.close <= 0:
-            return outcome(NO_PRICE, f"reference close {ref.close} is not positive")
-        momentum = (last.close - ref.close) / ref.close
+        return self.decide(
+            symbol=ctx.symbol,
+            candle_open=last.open,
+            price_now=last.close,
+            reference=ref.close,
+            ticker_price=ctx.ticker_price,
+            position=ctx.position,
+            equity=ctx.equity,
+            max_position_pct=ctx.max_position_pct,
+            now=ctx.now,
+            window=f"over {ctx.lookback_minutes}m",
+            source=f"{n} x {ctx.interval} candles",
+            values=values,
+        )
+
+    def screen(
+        self,
+        view: UniverseView,
+        positions: Mapping[str, Position],
+        equity: Decimal,
+        max_position_pct: Decimal,
+    ) -> dict[str, Evaluation]:
+        """Every symbol from three moments of the all-tickers history: the same decision as
+        `evaluate`, with the current candle's open and the reference close read from the
+        history instead of candles."""
+        out: dict[str, Evaluation] = {}
+        values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
+        for symbol, price in view.latest.items():
+            reference = view.reference.get(symbol) if view.reference is not None else None
+            opened = view.candle_open.get(symbol) if view.candle_open is not None else None
+            if reference is None or opened is None:
+                out[symbol] = Evaluation(
+                    symbol,
+                    NOT_ENOUGH_CANDLES,
+                    f"the all-tickers history reaches {view.history_minutes:.0f} min back, "
+                    f"{view.lookback_minutes}m of momentum needs more (warming up)"
+                    if view.reference is None or view.candle_open is None
+                    else "no price for it a look-back ago in the all-tickers history (new, or "
+                    "rejected then)",
+                    values | {"price": _plain(price)},
+                )
+                continue
+            out[symbol] = self.decide(
+                symbol=symbol,
+                candle_open=opened,
+                price_now=price,
+                reference=reference,
+                ticker_price=price,
+                position=positions.get(symbol),
+                equity=equity,
+                max_position_pct=max_position_pct,
+                now=view.now,
+                window=f"over {view.lookback_minutes}m",
+                source="all-tickers history",
+                values=values,
+            )
+        return out
+
+    def interest(self, view: UniverseView) -> dict[str, Decimal]:
+        """|momentum over the look-back|: the strongest movers either way get a closer look."""
+        if view.reference is None:
+            return {}
+        scores = {}
+        for symbol, price in view.latest.items():
+            reference = view.reference.get(symbol)
+            if reference is not None and reference > 0:
+                scores[symbol] = abs(price - reference) / reference
+        return scores
+
+    def decide(
+        self,
+        *,
+        symbol: str,
+        candle_open: Decimal,
+        price_now: Decimal,
+        reference: Decimal,
+        ticker_price: Decimal,
+        position: Position | None,
+        equity: Decimal,
+        max_position_pct: Decimal,
+        now: datetime,
+        window: str,
+        source: str,
+        values: dict[str, str],
+    ) -> Evaluation:
+        """The momentum rule on three prices: the reference close a look-back ago, the current
+        candle's open, and the price now (its close so far)."""
+        values = values | self._thresholds() | {"price": _plain(ticker_price)}
+
+        def outcome(kind: str, reason: str, signal: Signal | None = None) -> Evaluation:
+            return Evaluation(symbol, kind, reason, values, signal)
+
+        if reference <= 0:
+            return outcome(NO_PRICE, f"reference close {_plain(reference)} is not positive")
+        momentum = (price_now - reference) / reference
         values |= {
             "momentum_pct": _plain(momentum),
-            "reference_close": _plain(ref.close),
-            "last_open": _plain(last.open),
-            "last_close": _plain(last.close),
+            "reference_close": _plain(reference),
+            "last_open": _plain(candle_open),
+            "last_close": _plain(price_now),
         }
-        window = f"momentum {momentum * 100:+.2f} % over {ctx.lookback_minutes}m"
-        held = ctx.position if ctx.position is not None and ctx.position.qty > 0 else None
+        moved = f"momentum {momentum * 100:+.2f} % {window}"
+        held = position if position is not None and position.qty > 0 else None
 
         if held is None:
             entry = f"{self.entry_threshold * 100:.2f} %"
             if momentum < self.entry_threshold:
-                return outcome(BELOW_THRESHOLD, f"{window}, below the {entry} entry threshold")
-            if last.close <= last.open:
+                return outcome(BELOW_THRESHOLD, f"{moved}, below the {entry} entry threshold")
+            if price_now <= candle_open:
                 return outcome(
                     LAST_CANDLE_DOWN,
-                    f"{window} (at least {entry}) but the last candle is not up "
-                    f"(open {_plain(last.open)}, close {_plain(last.close)})",
+                    f"{moved} (at least {entry}) but the last candle is not up "
+                    f"(open {_plain(candle_open)}, close {_plain(price_now)})",
                 )
-            if ctx.ticker_price <= 0 or ctx.equity <= 0:
-                return outcome(
-                    NO_PRICE, f"no positive price ({ctx.ticker_price}) or equity ({ctx.equity})"
-                )
+            if ticker_price <= 0 or equity <= 0:
+                return outcome(NO_PRICE, f"no positive price ({ticker_price}) or equity ({equity})")
             strength = _strength(momentum, self.entry_threshold)
-            size = (ctx.equity * ctx.max_position_pct * strength / ctx.ticker_price).quantize(
+            size = (equity * max_position_pct * strength / ticker_price).quantize(
                 SIZE_QUANTUM, rounding=ROUND_DOWN
             )
             values |= {"signal_strength": _plain(strength), "size": _plain(size)}
             if size <= 0:
-                return outcome(TOO_SMALL, f"{window}: the sized order rounds down to nothing")
-            reason = f"{window} ({n} x {ctx.interval} candles) >= {entry}, last candle up"
-            return outcome(
-                BUY,
-                reason,
-                Signal(
-                    symbol=ctx.symbol,
-                    direction=Side.BUY,
-                    size=size,
-                    signal_strength=strength,
-                    timestamp=ctx.now,
-                    price=ctx.ticker_price,
-                    reason=reason,
-                ),
+                return outcome(TOO_SMALL, f"{moved}: the sized order rounds down to nothing")
+            reason = f"{moved} ({source}) >= {entry}, last candle up"
+            signal = Signal(
+                symbol=symbol,
+                direction=Side.BUY,
+                size=size,
+                signal_strength=strength,
+                timestamp=now,
+                price=ticker_price,
+                reason=reason,
             )
+            return outcome(BUY, reason, signal)
 
         exit_at = f"-{self.exit_threshold * 100:.2f} %"
         values |= {"position_qty": _plain(held.qty), "avg_entry": _plain(held.avg_entry)}
         if momentum <= -self.exit_threshold:
-            reason = (
-                f"{window} ({n} x {ctx.interval} candles) <= {exit_at}: momentum reversed, exit"
+            reason = f"{moved} ({source}) <= {exit_at}: momentum reversed, exit"
+            signal = Signal(
+                symbol=symbol,
+                direction=Side.SELL,
+                size=held.qty,
+                signal_strength=_strength(-momentum, self.exit_threshold),
+                timestamp=now,
+                price=ticker_price,
+                reason=reason,
+                is_exit=True,
             )
-            return outcome(
-                SELL,
-                reason,
-                Signal(
-                    symbol=ctx.symbol,
-                    direction=Side.SELL,
-                    size=held.qty,
-                    signal_strength=_strength(-momentum, self.exit_threshold),
-                    timestamp=ctx.now,
-                    price=ctx.ticker_price,
-                    reason=reason,
-                    is_exit=True,
-                ),
-            )
-        return outcome(HOLD, f"holding: {window}, above the {exit_at} exit threshold")
+            return outcome(SELL, reason, signal)
+        return outcome(HOLD, f"holding: {moved}, above the {exit_at} exit threshold")
+
+    def _thresholds(self) -> dict[str, str]:
+        return {
+            "entry_threshold_pct": _plain(self.entry_threshold),
+            "exit_threshold_pct": _plain(self.exit_threshold),
+        }
 
 
 def _plain(value: Decimal) -> str:
