@@ -248,7 +248,7 @@ class Settings(BaseSettings):
         return self._env_file
 
     @property
-    def replaced_values(self) -> dict[str, str]:
+    def replaced_values(self) -> dict[str, tuple[str, str]]:
         return dict(self._replaced)
 
     @property
@@ -341,10 +341,13 @@ def load_settings(env_file: str | Path | None = _DEFAULT_ENV_FILE, **overrides: 
             )
             fixes[name] = default
     if fixes:
-        given = {name: str(getattr(settings, name)) for name in fixes}
+        given = {
+            name: ("default", f"{getattr(settings, name)}, outside the range") for name in fixes
+        }
         settings = settings.model_copy(update=fixes)
         settings._replaced = given
     settings._env_file = used
+    settings = _fit_weight_budget(settings)
     if settings.market_data_interval_sec >= settings.data_stale_timeout_sec:
         log.warning(
             "MARKET_DATA_INTERVAL_SEC=%s is not below DATA_STALE_TIMEOUT_SEC=%s: market data "
@@ -352,6 +355,52 @@ def load_settings(env_file: str | Path | None = _DEFAULT_ENV_FILE, **overrides: 
             settings.market_data_interval_sec,
             settings.data_stale_timeout_sec,
         )
+    return settings
+
+
+# MEXC request weight of one market-data run: all 24h tickers (40), then klines and a book
+# for each of the TOP_N selected symbols (1 each). Held symbols add theirs on top.
+ALL_TICKERS_WEIGHT = 40
+WEIGHT_PER_SYMBOL = 2
+WEIGHT_WINDOW_SEC = 10
+
+
+def run_weight(top_n: int) -> int:
+    return ALL_TICKERS_WEIGHT + WEIGHT_PER_SYMBOL * top_n
+
+
+def _fit_weight_budget(settings: Settings) -> Settings:
+    """Runs every MARKET_DATA_INTERVAL_SEC must fit MEXC_WEIGHT_BUDGET per 10 s, or they
+    would queue behind the budget and overlap: TOP_N is lowered to what fits (WARNING)."""
+    runs = WEIGHT_WINDOW_SEC / settings.market_data_interval_sec
+    if run_weight(settings.top_n) * runs <= settings.mexc_weight_budget:
+        return settings
+    fits = int((settings.mexc_weight_budget / runs - ALL_TICKERS_WEIGHT) // WEIGHT_PER_SYMBOL)
+    if fits < 1:
+        log.warning(
+            "MEXC_WEIGHT_BUDGET=%s per 10 s cannot carry a run every %s s (each costs at least "
+            "%s): runs will wait for the budget; raise MARKET_DATA_INTERVAL_SEC or the budget",
+            settings.mexc_weight_budget,
+            settings.market_data_interval_sec,
+            run_weight(1),
+            extra={"variable": "TOP_N"},
+        )
+        return settings
+    log.warning(
+        "TOP_N=%s needs %s weight a run (%s per 10 s at one run every %s s), more than "
+        "MEXC_WEIGHT_BUDGET=%s per 10 s; using TOP_N=%s",
+        settings.top_n,
+        run_weight(settings.top_n),
+        round(run_weight(settings.top_n) * runs),
+        settings.market_data_interval_sec,
+        settings.mexc_weight_budget,
+        fits,
+        extra={"variable": "TOP_N", "value": str(settings.top_n), "default": str(fits)},
+    )
+    why = f"{settings.top_n}, over MEXC_WEIGHT_BUDGET"
+    replaced = {**settings._replaced, "top_n": (f"TOP_N={fits}", why)}
+    settings = settings.model_copy(update={"top_n": fits})
+    settings._replaced = replaced
     return settings
 
 

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.extensions import db
 from app.logs import configure_logging
 from app.services import task_runs
+from app.services.exchange import forget_worker_clients
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery:
@@ -47,6 +48,7 @@ def _connect_signals(settings: Settings) -> None:
     @celery_signals.worker_process_init.connect(weak=False)
     def _fresh_pool(**_: Any) -> None:
         db.dispose_after_fork()
+        forget_worker_clients()
 
     @celery_signals.task_prerun.connect(weak=False)
     def _record_start(task_id: str, task: Task, args: Any = (), kwargs: Any = None, **_: Any):

@@ -8,7 +8,7 @@ from flask import current_app
 import celeryconfig
 from app.exchange.client import RetryEvent
 from app.extensions import db
-from app.services.exchange import make_client
+from app.services.exchange import worker_client
 from app.services.market_data import refresh_markets, run_market_data
 from workers.clock import utcnow
 from workers.pipeline import hand_on
@@ -26,7 +26,7 @@ def market_data_run(self, trigger: str = "manual") -> int:
     """Fetch, screen, validate and store one run; returns the run id."""
     settings = current_app.extensions["settings"]
     retries: list[RetryEvent] = []
-    with make_client(settings, on_retry=retries.append, shared=True) as client:
+    with worker_client(settings).reporting_retries_to(retries.append) as client:
         summary = run_market_data(
             db,
             settings,
@@ -46,5 +46,4 @@ def market_data_run(self, trigger: str = "manual") -> int:
 @shared_task(name=celeryconfig.REFRESH_MARKETS_TASK, **RETRY)
 def market_data_refresh_markets() -> int:
     """Refresh trading rules from exchangeInfo; returns how many markets were stored."""
-    with make_client(current_app.extensions["settings"], shared=True) as client:
-        return refresh_markets(db, client, utcnow())
+    return refresh_markets(db, worker_client(current_app.extensions["settings"]), utcnow())

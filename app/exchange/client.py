@@ -11,7 +11,8 @@ import logging
 import math
 import random as _random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -119,6 +120,15 @@ class MexcClient:
 
     def close(self) -> None:
         self._http.close()
+
+    @contextmanager
+    def reporting_retries_to(self, on_retry: Callable[[RetryEvent], None]) -> Iterator[Self]:
+        """Report retries to `on_retry` for the duration (one run of a long-lived client)."""
+        previous, self._on_retry = self._on_retry, on_retry
+        try:
+            yield self
+        finally:
+            self._on_retry = previous
 
     def __enter__(self) -> Self:
         return self

@@ -34,6 +34,33 @@ def redis_budget(settings: Settings) -> RedisWeightBudget:
     return _redis_budgets[key]
 
 
+_worker_clients: dict[tuple, MexcClient] = {}
+
+
+def worker_client(settings: Settings) -> MexcClient:
+    """One long-lived client per worker process (its connection pool, TLS context and CA
+    bundle are built once, not per task), budgeting through Redis like every worker."""
+    key = (
+        settings.mexc_base_url,
+        settings.mexc_timeout_sec,
+        settings.mexc_max_retries,
+        settings.broker_url,
+        settings.redis_key_prefix,
+        settings.mexc_weight_budget,
+    )
+    client = _worker_clients.get(key)
+    if client is None:
+        client = _worker_clients[key] = make_client(settings, shared=True)
+    return client
+
+
+def forget_worker_clients() -> None:
+    """After a fork: the parent's connections must not be shared (they are not closed: the
+    parent may still use them)."""
+    _worker_clients.clear()
+    _redis_budgets.clear()
+
+
 def make_client(
     settings: Settings,
     on_retry: Callable[[RetryEvent], None] | None = None,

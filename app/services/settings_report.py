@@ -23,7 +23,7 @@ URL_FIELDS = ("redis_url", "database_url", "mexc_base_url", "flower_url")
 class SettingRow:
     name: str  # the environment variable, e.g. MAX_POSITION_PCT
     value: str  # the value in force ("***" for a set secret, "" when unset)
-    source: str  # "environment", ".env", "default", or "default (...)" when one was replaced
+    source: str  # "environment", ".env", "default", or "default (... gave ...)" when replaced
     default: str
     allowed: str  # "0.01..0.25", "one of ...", "" when anything of the type goes
     secret: bool
@@ -109,7 +109,8 @@ def settings_report(settings: Settings, environ: dict[str, str] | None = None) -
         else:
             source = "default"
         if name in replaced:
-            source = f"default ({source} gave {replaced[name]}, outside the range)"
+            used, why = replaced[name]
+            source = f"{used} ({source} gave {why})"
         default = "" if field.is_required() else _text(field.get_default(call_default_factory=True))
         rows.append(
             SettingRow(

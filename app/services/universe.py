@@ -70,7 +70,9 @@ def oldest_time(session: Session) -> datetime | None:
     )
 
 
-def reference_times(now: datetime, interval: str, lookback_minutes: int) -> tuple[datetime, datetime]:
+def reference_times(
+    now: datetime, interval: str, lookback_minutes: int
+) -> tuple[datetime, datetime]:
     """(the current candle's open, the close of the candle one look-back earlier) — the
     moments a candle-based momentum compares the price now with."""
     opened = candle_open(now, interval)

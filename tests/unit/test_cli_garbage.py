@@ -17,8 +17,12 @@ from app.cli import main
 
 pytestmark = pytest.mark.unit
 
-HEADER = {"type": "header", "format": "cdb-market-session/1", "interval": "1m",
-          "lookback_minutes": 15}
+HEADER = {
+    "type": "header",
+    "format": "cdb-market-session/1",
+    "interval": "1m",
+    "lookback_minutes": 15,
+}
 T = "2026-01-01T00:00:00+00:00"
 TICKER = {"run_id": 1, "symbol": "BTCUSDT", "last_price": "100", "close_time": T}
 BOOK = {

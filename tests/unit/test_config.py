@@ -147,3 +147,19 @@ def test_worker_exits_1_on_bad_settings_with_json_log(tmp_path):
     assert proc.returncode == 1
     entry = json.loads(proc.stderr.strip().splitlines()[-1])
     assert entry["level"] == "CRITICAL" and "TOP_N" in entry["message"]
+
+
+def test_top_n_is_fitted_to_the_weight_budget(monkeypatch, caplog):
+    # one run every 5 s = 2 runs per 10 s; each costs 40 + 2 x TOP_N weight
+    monkeypatch.setenv("MARKET_DATA_INTERVAL_SEC", "5")
+    monkeypatch.setenv("MEXC_WEIGHT_BUDGET", "250")
+    monkeypatch.setenv("TOP_N", "100")
+    settings = load_settings(env_file=None)
+    assert settings.top_n == 42  # (250 / 2 - 40) // 2
+    assert "TOP_N=100 needs 240 weight a run" in caplog.text
+    assert settings.replaced_values["top_n"] == ("TOP_N=42", "100, over MEXC_WEIGHT_BUDGET")
+    monkeypatch.setenv("TOP_N", "42")
+    assert load_settings(env_file=None).top_n == 42  # fits: kept
+    monkeypatch.setenv("MARKET_DATA_INTERVAL_SEC", "15")
+    monkeypatch.setenv("TOP_N", "100")
+    assert load_settings(env_file=None).top_n == 100  # 240 x 2/3 = 160 <= 250
