@@ -82,6 +82,7 @@ SIGNALS_TASK = "cdb.signals.run"
 RISK_TASK = "cdb.risk.run"
 EXECUTION_TASK = "cdb.execution.run"
 RECONCILE_TASK = "cdb.maintenance.reconcile"
+PRUNE_TASK = "cdb.maintenance.prune"
 STAGE_TASKS = {
     "market_data": MARKET_DATA_TASK,
     "signals": SIGNALS_TASK,
@@ -108,6 +109,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": RECONCILE_TASK,
             "schedule": timedelta(seconds=settings.reconcile_interval_sec),
             "options": {"expires": settings.reconcile_interval_sec},
+        },
+        "prune": {
+            "task": PRUNE_TASK,
+            "schedule": timedelta(seconds=settings.prune_interval_sec),
+            "options": {"expires": settings.prune_interval_sec},
         },
     }
 

@@ -43,6 +43,11 @@ RANGES: dict[str, tuple[Any, Any]] = {
     "mexc_weight_budget": (10, 500),
     "market_data_fetch_concurrency": (1, 32),
     "reconcile_interval_sec": (5, 300),
+    "retention_snapshot_days": (1, 365),
+    "retention_task_runs_days": (1, 365),
+    "retention_evaluations_days": (1, 3650),
+    "retention_universe_hours": (1, 720),
+    "prune_interval_sec": (60, 86400),
 }
 
 # Variables that must be set explicitly when CDB_ENV=production (no embedded fallback).
@@ -98,6 +103,14 @@ class Settings(BaseSettings):
     min_quote_volume: Decimal = Decimal("100000")
     strategy: str = "momentum"
     reconcile_interval_sec: int = 10  # how often beat runs the reconciler
+
+    # Retention (the beat task cdb.maintenance.prune). Orders, fills, signals and risk
+    # decisions — the account's books — are never pruned.
+    retention_snapshot_days: int = 7  # ticker/book snapshots, klines, quiet runs; equity hourly
+    retention_task_runs_days: int = 7
+    retention_evaluations_days: int = 30  # verdicts without a signal
+    retention_universe_hours: int = 24  # the all-tickers history (at least the look-back)
+    prune_interval_sec: int = 600
 
     # Infrastructure
     database_url: str | None = None

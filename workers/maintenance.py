@@ -1,4 +1,4 @@
-"""Housekeeping on a schedule: the reconciler (and, later, retention)."""
+"""Housekeeping on a schedule: the reconciler and retention."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import current_app
 import celeryconfig
 from app.extensions import db
 from app.services.reconcile import reconcile
+from app.services.retention import prune
 from workers.clock import utcnow
 from workers.policy import RETRY
 
@@ -20,3 +21,8 @@ def reconcile_run(self) -> dict[str, Any]:
         self.app.send_task(celeryconfig.STAGE_TASKS[stage], args=[run_id])
 
     return reconcile(db, current_app.extensions["settings"], utcnow, send).as_dict()
+
+
+@shared_task(name=celeryconfig.PRUNE_TASK, **RETRY)
+def prune_run() -> dict[str, Any]:
+    return prune(db, current_app.extensions["settings"], utcnow).as_dict()

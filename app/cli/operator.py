@@ -202,3 +202,22 @@ def reconcile_now(ctx: click.Context) -> None:
             database, cli_user(), "reconcile", now(), source="cli", outcome=report.as_dict()
         )
     emit(report.as_dict())
+
+
+@main.command("prune")
+@click.option(
+    "--budget",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="Seconds to spend at most; run again to go on.",
+)
+@click.pass_context
+def prune_now(ctx: click.Context, budget: float) -> None:
+    """Delete what is past its retention window now (beat does it every PRUNE_INTERVAL_SEC):
+    old snapshots, candles, task runs, quiet runs and verdicts; equity thinned to hourly.
+    Orders, fills, signals and risk decisions are never deleted. Prints what went."""
+    from app.services.retention import prune
+
+    config, database = app_database(ctx)
+    emit(prune(database, config, now, budget).as_dict())

@@ -15,6 +15,7 @@ from app.config import load_settings
 from app.exchange.simulator import SimulatorServer
 from app.extensions import db
 from app.models import Evaluation, MarketDataRun, TickerSnapshot, UniverseSnapshot
+from app.services import counters
 from app.services.decisions import explain, run_summary
 from app.services.exchange import make_client
 from app.services.pipeline import run_once
@@ -92,6 +93,7 @@ def test_the_whole_universe_is_judged_and_the_top_movers_fetched(stack):
                     for t in tickers
                 ]
                 upsert(session, UniverseSnapshot, [snapshot_row(run_id, moment, seen)], ["run_id"])
+            counters.rebuild(session)  # the seeded runs were written around the services
         result = run_once(db, settings, client, lambda: datetime.now(UTC))
 
     run_id = result["run_id"]
@@ -122,6 +124,9 @@ def test_the_whole_universe_is_judged_and_the_top_movers_fetched(stack):
             select(func.count()).select_from(Evaluation).where(Evaluation.run_id == run_id)
         )
         assert rows < run.universe_size / 4
+        # /metrics' running totals agree with the tables after a whole pass
+        assert counters.read(session) == counters.counts(session)
+        assert counters.read(session)["market_data_runs"]["status=ok"] >= 1
         summary = run_summary(session, run_id)
         assert summary.text.startswith(f"{run.universe_size} evaluated: ")
         assert f"{RALLY - TOP_N} not fetched" in summary.text
