@@ -9,7 +9,7 @@ Every documented variant is accepted: numbers as strings or JSON numbers, ``""``
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -182,10 +182,33 @@ def _list(payload: object, what: str) -> list[Any]:
 
 
 def _symbol(d: Mapping[str, Any], field: str = "symbol") -> str:
+    """A name as MEXC sent it: not trimmed, so " BTCUSDT" can never pass for BTCUSDT (the
+    validation downstream refuses what is not a plain symbol)."""
     value = d.get(field)
     if not isinstance(value, str) or not value.strip():
         raise ParseError(field, value, "missing or not a string")
-    return value.strip()
+    return value
+
+
+class Entries(list):
+    """The entries of a list answer that parsed, with the ones that did not beside them
+    (`rejected`: (symbol or "#index", reason)): one bad entry never fails the others."""
+
+    def __init__(self, parsed: list[Any], rejected: list[tuple[str, str]]) -> None:
+        super().__init__(parsed)
+        self.rejected = rejected
+
+
+def _each(entries: list[Any], parse: Callable[[Any], Any]) -> Entries:
+    parsed, rejected = [], []
+    for index, entry in enumerate(entries):
+        try:
+            parsed.append(parse(entry))
+        except ParseError as exc:
+            name = entry.get("symbol") if isinstance(entry, Mapping) else None
+            label = name if isinstance(name, str) and name else f"#{index}"
+            rejected.append((label[:40], str(exc)))
+    return Entries(parsed, rejected)
 
 
 def _optional_str(value: object) -> str | None:
@@ -255,7 +278,7 @@ def parse_exchange_info(payload: object) -> list[Market]:
     symbols = info["symbols"]
     if symbols is None:
         return []
-    return [parse_market(entry) for entry in _list(symbols, "exchangeInfo.symbols")]
+    return _each(_list(symbols, "exchangeInfo.symbols"), parse_market)
 
 
 def parse_server_time(payload: object) -> datetime:
@@ -296,7 +319,7 @@ def parse_tickers(payload: object) -> list[Ticker24h]:
     """A 24h ticker answer: an object (one symbol) or an array (all symbols)."""
     if isinstance(payload, Mapping):
         return [parse_ticker(payload)]
-    return [parse_ticker(entry) for entry in _list(payload, "tickers")]
+    return _each(_list(payload, "tickers"), parse_ticker)
 
 
 def parse_book_ticker(d: object) -> BookTicker:

@@ -90,6 +90,8 @@ def kline_limit(interval: str, lookback_minutes: int) -> int:
 def refresh_markets(db: Database, client: MexcClient, now: datetime) -> int:
     """Store exchangeInfo's trading rules; returns how many markets were written."""
     markets = client.exchange_info()
+    for symbol, reason in getattr(markets, "rejected", []):
+        log.warning("market rejected", extra={"symbol": symbol, "reason": reason})
     rows = []
     for market in markets:
         if fault := symbol_fault(market.symbol):
@@ -174,7 +176,7 @@ def run_market_data(
             run.universe_size = outcome["universe"]
             run.screened_symbols = outcome["screened"]
             run.stored_symbols = outcome["stored"]
-            run.rejections = [r.as_dict() for r in outcome["rejections"]]
+            run.rejections = _capped([r.as_dict() for r in outcome["rejections"]])
             if not outcome["stored"]:
                 run.status = "failed"
                 run.error = "no symbol passed screening and validation"
@@ -222,6 +224,10 @@ def _fetch_and_store(
         top_n=settings.top_n,
     )
     rejections = list(screening.rejections)
+    # Entries of the answer that could not be read at all are dropped one by one.
+    rejections += [
+        Rejection(symbol, "ticker", why) for symbol, why in getattr(tickers, "rejected", [])
+    ]
     stale_after = timedelta(seconds=settings.data_stale_timeout_sec)
 
     now = clock()
@@ -338,6 +344,20 @@ def _fetch_details(client: MexcClient, settings: Settings, symbols: list[str]) -
     workers = min(settings.market_data_fetch_concurrency, len(symbols))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mexc-fetch") as pool:
         return dict(zip(symbols, pool.map(fetch, symbols), strict=True))
+
+
+REJECTIONS_KEPT = 200
+
+
+def _capped(rejections: list[dict[str, str]]) -> list[dict[str, str]]:
+    """At most REJECTIONS_KEPT reasons in the run's record, and how many more there were."""
+    if len(rejections) <= REJECTIONS_KEPT:
+        return rejections
+    more = len(rejections) - REJECTIONS_KEPT
+    return [
+        *rejections[:REJECTIONS_KEPT],
+        {"symbol": "*", "stage": "summary", "reason": f"{more} more rejections not listed"},
+    ]
 
 
 def _parameters(settings: Settings) -> dict[str, Any]:

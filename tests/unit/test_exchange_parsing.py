@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from app.exchange import parsing
 from app.exchange.parsing import (
     ParseError,
     millis_to_utc,
@@ -493,3 +494,27 @@ def test_parse_depth_rejects(payload: object, field: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_depth("X", payload)
     assert info.value.field == field
+
+
+def test_one_unreadable_ticker_does_not_fail_the_others():
+    from app.domain.validation import symbol_fault
+
+    good = {"symbol": "BTCUSDT", "lastPrice": "60000.1", "closeTime": 1_700_000_000_000}
+    answer = [
+        good,
+        {"symbol": "ETHUSDT", "lastPrice": "abc", "closeTime": 1_700_000_000_000},
+        "not an object",
+        {"symbol": " BTCUSDT", "lastPrice": "1", "closeTime": 1_700_000_000_000},
+    ]
+    tickers = parsing.parse_tickers(answer)
+    assert [t.symbol for t in tickers] == ["BTCUSDT", " BTCUSDT"]
+    assert [symbol for symbol, _ in tickers.rejected] == ["ETHUSDT", "#2"]
+    assert "lastPrice" in tickers.rejected[0][1]
+    # a name that only trims to a real one is kept as sent, and refused where it enters
+    assert symbol_fault(tickers[1].symbol) is not None and symbol_fault("BTCUSDT") is None
+
+
+def test_one_unreadable_market_does_not_fail_the_refresh():
+    info = {"symbols": [{"symbol": "BTCUSDT"}, "junk"]}
+    markets = parsing.parse_exchange_info(info)
+    assert list(markets) == [] and len(markets.rejected) == 2
