@@ -28,7 +28,6 @@ from app.extensions import Database
 from app.models import (
     StageLatencyBucket,
     StageLatencyTotal,
-    TaskRun,
 )
 from app.services import counters
 from app.services.market_view import newest_data_time
@@ -52,25 +51,22 @@ LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 
 # Writing the aggregate ---------------------------------------------------------------------
 
 
-def observe_task_end(session: Session, run: TaskRun, now: datetime) -> None:
-    """Count a pipeline-stage run that finishes now in the latency aggregate.
-
-    Call it before `run.finished_at` is set: a run that already has a finish time was
-    counted (Celery reports a failure twice: task_failure, then task_postrun).
-    """
-    stage = STAGE_OF_TASK.get(run.name)
-    if stage is None or run.finished_at is not None:
+def observe_task_end(executor: Any, name: str, started_at: datetime, now: datetime) -> None:
+    """Count a pipeline-stage run of task `name` that finishes now in the latency aggregate
+    (`executor`: a session or a connection, inside the transaction that records the end)."""
+    stage = STAGE_OF_TASK.get(name)
+    if stage is None:
         return
-    runtime_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
+    runtime_ms = max(0, int((now - started_at).total_seconds() * 1000))
     increment(
-        session, StageLatencyTotal, [{"stage": stage, "count": 1, "sum_ms": runtime_ms}], ["stage"]
+        executor, StageLatencyTotal, [{"stage": stage, "count": 1, "sum_ms": runtime_ms}], ["stage"]
     )
     buckets = [
         {"stage": stage, "le_ms": le_ms, "count": 1}
         for le_ms in LATENCY_BUCKETS_MS
         if runtime_ms <= le_ms
     ]
-    increment(session, StageLatencyBucket, buckets, ["stage", "le_ms"])
+    increment(executor, StageLatencyBucket, buckets, ["stage", "le_ms"])
 
 
 # Reading it all at scrape time -----------------------------------------------------------

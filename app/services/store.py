@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -49,14 +49,26 @@ def _statement(
 
 
 def increment(
-    session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+    executor: Session | Connection,
+    model: type,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
 ) -> None:
-    """Insert the rows, or add their numbers to the existing ones, in one atomic statement."""
+    """Insert the rows, or add their numbers to the existing ones, in one atomic statement
+    (`executor`: a session or a Core connection)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    statement = INSERTS[dialect](model.__table__)
-    table = model.__table__
-    sums = {c: table.c[c] + statement.excluded[c] for c in rows[0] if c not in keys}
-    statement = statement.on_conflict_do_update(index_elements=list(keys), set_=sums)
-    session.execute(statement, list(rows))
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    statement = _increment_statement(
+        bind.dialect.name, model.__table__, tuple(rows[0]), tuple(keys)
+    )
+    executor.execute(statement, list(rows))
+
+
+@cache
+def _increment_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> Insert:
+    statement = INSERTS[dialect](table)
+    sums = {c: table.c[c] + statement.excluded[c] for c in columns if c not in keys}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=sums)

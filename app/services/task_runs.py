@@ -8,16 +8,17 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 import celeryconfig
 from app.extensions import Database
 from app.models import TaskRun
 from app.services.metrics import observe_task_end
-from app.services.store import upsert
+from app.services.store import INSERTS, upsert
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +69,36 @@ def _start_row(task: Any, task_id: str, args: Any, kwargs: Any, now: datetime) -
     }
 
 
+@cache
+def _start_statement(dialect: str) -> Any:
+    """One statement for a task's start: insert its row, or restart the existing one (a
+    redelivery, a retry, a re-sent task) counting the attempt — unless it was PENDING."""
+    table = TaskRun.__table__
+    statement = INSERTS[dialect](table)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["task_id"],
+        set_={
+            "attempts": table.c.attempts + case((table.c.state == "PENDING", 0), else_=1),
+            "state": new.state,
+            "started_at": new.started_at,
+            "queue": func.coalesce(table.c.queue, new.queue),
+            "parent_task_id": func.coalesce(table.c.parent_task_id, new.parent_task_id),
+            "root_task_id": func.coalesce(table.c.root_task_id, new.root_task_id),
+            "finished_at": None,
+            "error": None,
+            "traceback": None,
+        },
+    )
+
+
 def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
-    now = datetime.now(UTC)
-    row = _start_row(task, task_id, args, kwargs, now)
+    """The start of a task run: one statement and a commit (it runs for every task)."""
+    row = _start_row(task, task_id, args, kwargs, datetime.now(UTC))
 
     def write() -> None:
-        with db.transaction() as session:
-            existing = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
-            if existing is None:
-                upsert(session, TaskRun, [row], ["task_id"], update=False)
-            else:
-                if existing.state != "PENDING":  # delivered again: worker lost, retry, re-sent
-                    existing.attempts += 1
-                existing.state, existing.started_at = "STARTED", now
-                existing.queue = existing.queue or row["queue"]
-                existing.parent_task_id = existing.parent_task_id or row["parent_task_id"]
-                existing.root_task_id = existing.root_task_id or row["root_task_id"]
-                existing.finished_at = existing.error = existing.traceback = None
+        with db.engine.begin() as conn:
+            conn.execute(_start_statement(conn.dialect.name), row)
 
     _with_retries("start", task_id, write)
 
@@ -104,34 +118,34 @@ def record_end(
 ) -> None:
     """The end of a run; with `task` (and its arguments) a run whose start was never
     written is written whole, so no run goes unrecorded. `ran=False`: revoked or expired
-    before it ran."""
+    before it ran. Core statements on one connection: it runs for every task."""
     now = datetime.now(UTC)
+    table = TaskRun.__table__
+    columns = (table.c.name, table.c.started_at, table.c.finished_at, table.c.state)
 
     def write() -> None:
-        with db.transaction() as session:
-            run = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
-            if run is None:
+        with db.engine.begin() as conn:
+            row = conn.execute(select(*columns).where(table.c.task_id == task_id)).first()
+            if row is None:
                 if task is None:
                     return
-                upsert(
-                    session,
-                    TaskRun,
-                    [_start_row(task, task_id, args, kwargs, now)],
-                    ["task_id"],
-                    update=False,
-                )
-                run = session.scalar(select(TaskRun).where(TaskRun.task_id == task_id))
-                assert run is not None
-            if error is not None or run.state != "FAILURE":
-                run.state = state
-            if ran:  # a revoked or expired task never ran: no stage latency to count
-                observe_task_end(session, run, now)
-            run.finished_at = now
-            run.runtime_ms = int((now - run.started_at).total_seconds() * 1000)
+                start = _start_row(task, task_id, args, kwargs, now)
+                conn.execute(_start_statement(conn.dialect.name), start)
+                row = (start["name"], now, None, "STARTED")
+            name, started_at, finished_at, old_state = row
+            values: dict[str, Any] = {
+                "finished_at": now,
+                "runtime_ms": int((now - started_at).total_seconds() * 1000),
+            }
+            if error is not None or old_state != "FAILURE":
+                values["state"] = state
             if result is not None:
-                run.result = json.dumps(result, default=str)[:2000]
+                values["result"] = json.dumps(result, default=str)[:2000]
             if error is not None:
-                run.error, run.traceback = error[:4000], (traceback or "")[:20000]
+                values["error"], values["traceback"] = error[:4000], (traceback or "")[:20000]
+            conn.execute(update(table).where(table.c.task_id == task_id).values(**values))
+            if ran and finished_at is None:  # a failure is reported twice: count it once
+                observe_task_end(conn, name, started_at, now)
 
     _with_retries("end", task_id, write)
 
