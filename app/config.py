@@ -48,6 +48,22 @@ RANGES: dict[str, tuple[Any, Any]] = {
     "retention_evaluations_days": (1, 3650),
     "retention_universe_hours": (1, 720),
     "prune_interval_sec": (60, 86400),
+    "stream_max_subscriptions": (1, 30),
+    "stream_ping_interval_sec": (5.0, 50.0),
+    "stream_stall_timeout_sec": (3.0, 55.0),
+    "stream_rotate_after_sec": (60.0, 86000.0),
+    "stream_backoff_base_sec": (0.05, 10.0),
+    "stream_backoff_max_sec": (1.0, 300.0),
+    "stream_max_age_sec": (2.0, 120.0),
+    "stream_symbol_ttl_sec": (10, 3600),
+    "stream_deals_kept": (1, 1000),
+    "stream_klines_kept": (1, 1440),
+    "stream_history_kept": (10, 3600),
+    "stream_flush_interval_ms": (50, 2000),
+    "stream_watch_poll_sec": (0.2, 30.0),
+    "stream_move_trigger_pct": (Decimal("0.001"), Decimal("0.10")),
+    "stream_trigger_min_gap_sec": (0.0, 300.0),
+    "stream_trigger_bucket_sec": (5, 3600),
 }
 
 # Variables that must be set explicitly when CDB_ENV=production (no embedded fallback).
@@ -111,6 +127,26 @@ class Settings(BaseSettings):
     retention_evaluations_days: int = 30  # verdicts without a signal
     retention_universe_hours: int = 24  # the all-tickers history (at least the look-back)
     prune_interval_sec: int = 600
+
+    # Live market data: `cdb stream` (MEXC's WebSocket streams; REST stays the floor).
+    mexc_ws_url: str = "wss://wbs-api.mexc.com/ws"
+    stream_max_subscriptions: int = 30
+    stream_ping_interval_sec: float = 20.0
+    stream_stall_timeout_sec: float = 20.0
+    stream_rotate_after_sec: float = 82800.0
+    stream_backoff_base_sec: float = 0.5
+    stream_backoff_max_sec: float = 30.0
+    stream_max_age_sec: float = 10.0
+    stream_symbol_ttl_sec: int = 120
+    stream_deals_kept: int = 100
+    stream_klines_kept: int = 60
+    stream_history_kept: int = 300
+    stream_flush_interval_ms: int = 250
+    stream_watch_poll_sec: float = 1.0
+    stream_triggers: str = "move,candle,stop"
+    stream_move_trigger_pct: Decimal = Decimal("0.005")
+    stream_trigger_min_gap_sec: float = 5.0
+    stream_trigger_bucket_sec: int = 60
 
     # Infrastructure
     database_url: str | None = None
@@ -202,6 +238,24 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as https://api.mexc.com")
         return value.strip().rstrip("/")
+
+    @field_validator("mexc_ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError("must be a ws(s) URL such as wss://wbs-api.mexc.com/ws")
+        return value.strip()
+
+    @field_validator("stream_triggers")
+    @classmethod
+    def _trigger_kinds(cls, value: str) -> str:
+        """A comma list of move, candle, stop; "none" (or empty) for no tick runs."""
+        kinds = [k.strip() for k in value.split(",") if k.strip() and k.strip() != "none"]
+        unknown = sorted(set(kinds) - {"move", "candle", "stop"})
+        if unknown:
+            raise ValueError(f"unknown trigger {', '.join(unknown)}; use any of move, candle, stop")
+        return ",".join(kinds)
 
     @field_validator("redis_url")
     @classmethod

@@ -12,7 +12,7 @@ import celeryconfig
 from app.config import Settings
 from app.extensions import db
 from app.logs import configure_logging
-from app.services import task_runs
+from app.services import stream_feed, task_runs
 from app.services.exchange import forget_worker_clients
 
 
@@ -49,6 +49,7 @@ def _connect_signals(settings: Settings) -> None:
     def _fresh_pool(**_: Any) -> None:
         db.dispose_after_fork()
         forget_worker_clients()
+        stream_feed.forget_clients()
 
     @celery_signals.task_prerun.connect(weak=False)
     def _record_start(task_id: str, task: Task, args: Any = (), kwargs: Any = None, **_: Any):

@@ -22,8 +22,9 @@ from workers.policy import RETRY
     time_limit=celeryconfig.MARKET_DATA_TIME_LIMIT,
     **RETRY,
 )
-def market_data_run(self, trigger: str = "manual") -> int:
-    """Fetch, screen, validate and store one run; returns the run id."""
+def market_data_run(self, trigger: str = "manual", reason: str | None = None) -> int:
+    """Fetch, screen, validate and store one run; returns the run id. `cdb stream` sends
+    tick runs with trigger "tick" and the reason (a move, a closed candle, a stop crossed)."""
     settings = current_app.extensions["settings"]
     retries: list[RetryEvent] = []
     with worker_client(settings).reporting_retries_to(retries.append) as client:
@@ -33,6 +34,7 @@ def market_data_run(self, trigger: str = "manual") -> int:
             client,
             run_key=self.request.id,
             trigger=trigger,
+            reason=reason,
             clock=utcnow,
             retries=retries,
         )

@@ -34,6 +34,7 @@ from app.models import (
 from app.services import counters
 from app.services.portfolio import held_positions
 from app.services.store import upsert
+from app.services.stream_feed import stream_tickers, tell_streamer
 from app.services.universe import snapshot_row, view_at
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def run_market_data(
     trigger: str,
     clock: Callable[[], datetime],
     retries: list[RetryEvent] | None = None,
+    reason: str | None = None,
 ) -> RunSummary:
     """One market-data run, idempotent per `run_key`.
 
@@ -129,11 +131,11 @@ def run_market_data(
         if run is None:
             run = MarketDataRun(
                 run_key=run_key,
-                trigger=trigger,
+                trigger=trigger[:16],
                 status="running",
                 started_at=started,
                 attempts=1,
-                parameters=_parameters(settings),
+                parameters=_parameters(settings) | ({"reason": reason[:200]} if reason else {}),
                 screened_symbols=[],
                 stored_symbols=[],
                 rejections=[],
@@ -172,6 +174,7 @@ def run_market_data(
             run.status, run.error = "failed", error
         else:
             run.data_time = outcome["data_time"]
+            run.parameters = {**run.parameters, "source": outcome["source"]}
             run.tickers_received = outcome["tickers"]
             run.universe_size = outcome["universe"]
             run.screened_symbols = outcome["screened"]
@@ -209,13 +212,18 @@ def _fetch_and_store(
 ) -> dict[str, Any]:
     with db.transaction() as session:
         markets, newest = _markets(session)
-        held = {p.symbol for p in held_positions(session)}
+        positions = held_positions(session)
+        held = {p.symbol for p in positions}
+        stops = {p.symbol: p.stop_price for p in positions if p.stop_price is not None}
     if newest is None or clock() - newest > MARKETS_MAX_AGE:
         refresh_markets(db, client, clock())
         with db.transaction() as session:
             markets, _ = _markets(session)
 
-    tickers = client.tickers_24h()
+    # The whole market: from the stream when it is fresh, else one REST request (weight 40).
+    streamed = stream_tickers(settings)
+    source = "rest" if streamed is None else "stream"
+    tickers = client.tickers_24h() if streamed is None else streamed
     screening = screen(
         tickers,
         markets,
@@ -260,6 +268,8 @@ def _fetch_and_store(
     else:  # no history a look-back deep yet: the biggest 24h movers
         selected = [t.symbol for t in screening.selected if t.symbol in good_symbols]
     selected += sorted((held & good_symbols) - set(selected))
+    prices = {t.symbol: t.last_price for t in good_tickers}
+    tell_streamer(settings, {s: prices[s] for s in selected}, stops)
 
     fetched = _fetch_details(client, settings, selected)
     now = clock()
@@ -302,6 +312,7 @@ def _fetch_and_store(
         upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
         crash_point("market_data.before_commit")
     return {
+        "source": source,
         "data_time": max((t.close_time for t in kept if t.close_time), default=None),
         "tickers": len(tickers),
         "universe": len(screening.universe),

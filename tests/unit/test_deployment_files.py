@@ -191,12 +191,15 @@ def test_web_runs_gunicorn_on_the_wsgi_app(services, override):
     assert "--reload" in development and development[-1] == "app.wsgi:app"
 
 
-def test_flower_runs_behind_basic_auth_from_the_environment(services):
+def test_flower_runs_read_only_behind_basic_auth_from_the_environment(services, override):
     flower = services["flower"]
-    assert flower["command"][:4] == ["celery", "-A", "workers", "flower"]
+    # app.flower: `celery -A workers flower` with the write API refused unless allowed.
+    assert flower["command"][:3] == ["python", "-m", "app.flower"]
     assert "--port=5555" in flower["command"]
     assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
-    assert not any("basic" in arg for arg in flower["command"])  # not visible in `ps`
+    assert flower["environment"]["FLOWER_ALLOW_WRITE"] == "${FLOWER_ALLOW_WRITE:-false}"
+    assert not any("basic" in arg or "read_only" in arg for arg in flower["command"])
+    assert "command" not in override["services"]["flower"]  # development runs it the same way
 
 
 def test_health_checks_use_what_the_images_have(services):
@@ -250,12 +253,89 @@ def test_app_services_share_the_image_and_the_production_settings(services):
         env = service["environment"]
         assert env["CDB_ENV"] == "production", name
         assert env["STATE_DIR"].startswith("/tmp/"), name  # the root file system is read-only
-        assert env["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?"), name
-        assert env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?"), name
         userinfo = re.sub(r"\$\{[^}]*\}", "", env["DATABASE_URL"]).split("//")[1].split("@")[0]
         assert ":" not in userinfo, name  # no password in the URL: the app fills it in
         assert "volumes" not in service, name  # production: the code is baked in
         assert service["user"] == "10001:10001", name
+
+
+# --- secrets: each service gets exactly the ones it uses ------------------------------------
+
+SECRET_VARIABLES = {name.upper() for name in SECRET_FIELDS}
+NEEDED_SECRETS = {
+    "redis": {"REDIS_PASSWORD"},  # requirepass and its health check
+    "postgres": {"POSTGRES_PASSWORD"},
+    "migrate": {"POSTGRES_PASSWORD"},  # `cdb db upgrade` never touches Redis
+    "web": {"ADMIN_PASSWORD", "SECRET_KEY", "REDIS_PASSWORD", "POSTGRES_PASSWORD"},
+    "beat": {"REDIS_PASSWORD", "POSTGRES_PASSWORD"},
+    # Starting the Celery app connects to nothing but the broker: no POSTGRES_PASSWORD.
+    "flower": {"FLOWER_BASIC_AUTH", "REDIS_PASSWORD"},
+    "stream": {"REDIS_PASSWORD"},  # writes live state to Redis, sends tick runs through it
+    "prometheus": set(),
+    "grafana": {"GF_SECURITY_ADMIN_PASSWORD"},
+    "backup": {"POSTGRES_PASSWORD"},  # as PGPASSWORD for pg_dump
+}
+
+
+def _secrets_used(service) -> set[str]:
+    """The secret variables whose values reach the service: through its environment (under
+    any name), its command or its health check."""
+    text = json.dumps(
+        [service.get("environment", {}), service.get("command"), service.get("healthcheck")]
+    )
+    return {name for name in SECRET_VARIABLES if re.search(rf"\$\{{{name}\b", text)}
+
+
+def test_each_service_gets_exactly_the_secrets_it_needs(services):
+    needed = NEEDED_SECRETS | {
+        name: {"REDIS_PASSWORD", "POSTGRES_PASSWORD"} for name in _workers(services)
+    }
+    assert set(services) == set(needed), "a new service: say which secrets it needs"
+    for name, service in services.items():
+        assert "env_file" not in service, name  # .env would hand every secret to everyone
+        assert _secrets_used(service) == needed[name], name
+        for variable, value in service.get("environment", {}).items():
+            if variable in SECRET_VARIABLES:  # under its own name, from its own variable
+                assert str(value).startswith(f"${{{variable}:?"), (name, variable)
+    assert not any(
+        _secrets_used(s) & {"MEXC_API_KEY", "MEXC_API_SECRET"} for s in services.values()
+    )
+
+
+def test_the_check_above_sees_a_secret_given_to_a_worker(services):
+    leaky = {**services["worker-signals"]}
+    leaky["environment"] = {**leaky["environment"], "X": "${ADMIN_PASSWORD:-}"}
+    assert "ADMIN_PASSWORD" in _secrets_used(leaky)
+
+
+def test_the_shared_settings_block_holds_every_setting_with_its_default(compose, services):
+    from app.config import load_settings
+
+    shared = compose["x-settings"]
+    web_only = compose["x-web-settings"]
+    fixed = {"CDB_ENV", "STATE_DIR", "DATABASE_URL", "REDIS_URL"}
+    not_in_containers = {"WEB_PORT"}  # gunicorn binds 8000 in the container whatever it is
+    settings = {name.upper() for name in Settings.model_fields} - SECRET_VARIABLES
+    missing = settings - set(shared) - set(web_only) - not_in_containers
+    assert not missing, f"add {sorted(missing)} to x-settings as NAME: ${{NAME:-default}}"
+    assert set(shared) | set(web_only) <= settings | fixed
+    assert not set(shared) & set(web_only)
+    defaults = {}
+    for variable, value in {**shared, **web_only}.items():
+        if variable in fixed:
+            continue
+        match = re.fullmatch(rf"\$\{{{variable}:-([^}}]*)\}}", str(value))
+        assert match, f"{variable}: {value!r} should read ${{{variable}:-default}}"
+        defaults[variable.lower()] = match.group(1)
+    # The defaults are the settings' own: a .env without the variable changes nothing.
+    given = load_settings(env_file=None, **defaults)
+    for field in defaults:
+        expected = Settings.model_fields[field].get_default(call_default_factory=True)
+        assert getattr(given, field) == expected or (field == "flower_url" and not given.flower_url)
+    for name, service in _app_services(services).items():
+        env = service["environment"]
+        assert {k: env[k] for k in shared} == shared, name
+        assert (set(web_only) <= set(env)) == (name == "web"), name
 
 
 def test_redis_keeps_its_password_and_an_append_only_file(services):
