@@ -380,9 +380,11 @@ class Stack:
             [*gunicorn, "--workers", "2", "--config", "python:app.gunicorn_conf", "app.wsgi:app"],
             PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         )
-        # Flower reads FLOWER_BASIC_AUTH and FLOWER_PORT from the environment: no secret in `ps`.
-        flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
-        self._start("flower", flower)
+        # Flower reads FLOWER_BASIC_AUTH from the environment: no secret in `ps`. Through
+        # app.flower, whose write API (shutdown, pool, revoke, send task...) is refused
+        # unless FLOWER_ALLOW_WRITE=true.
+        flower = [sys.executable, "-m", "app.flower", "--quiet"]
+        self._start("flower", [*flower, "--address=127.0.0.1", f"--port={settings.flower_port}"])
         self.state = "running"
         self.write_state()
 

@@ -1,4 +1,4 @@
-"""Security headers on every response of the app.
+"""Security headers on every response of the app, and which proxy to believe.
 
 The admin panel is built for a strict Content-Security-Policy: its CSS and its one script
 (app/web/static/) come from the app itself, and no page has an inline <script>, event
@@ -8,6 +8,7 @@ handler or style= attribute. Admin pages are never stored by the browser or a pr
 from __future__ import annotations
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 CONTENT_SECURITY_POLICY = (
@@ -33,3 +34,6 @@ def add_security_headers(response: Response) -> Response:
 
 def init_security(app: Flask) -> None:
     app.after_request(add_security_headers)
+    proxies = app.extensions["settings"].trusted_proxies
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]

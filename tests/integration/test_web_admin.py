@@ -64,7 +64,7 @@ def build_app(stack_env, **overrides):
         "secret_key": SECRET_KEY,
     }
     settings.update(overrides)
-    return make_app(stack_env["DATABASE_URL"], **settings)
+    return make_app(settings.pop("database_url", stack_env["DATABASE_URL"]), **settings)
 
 
 @pytest.fixture

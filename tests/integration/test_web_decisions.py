@@ -279,7 +279,7 @@ def test_filters_by_symbol_run_outcome_and_result(admin):
         ("run=99999999999999999999", 400, "is not an id"),
         ("run=424242", 404, "no market-data run 424242"),
         ("symbol=BTC%20USDT", 400, "is not a symbol"),
-        ("symbol=%00", 400, "is not a symbol"),
+        ("symbol=%00", 400, "symbol=&#39;\\x00&#39; holds control characters"),
         ("page=0", 400, "is not a page number"),
         ("page=abc", 400, "is not a page number"),
     ],

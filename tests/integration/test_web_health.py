@@ -1,14 +1,20 @@
 """/health against the real PostgreSQL, Redis and a real Celery worker; and with each one
-taken away."""
+taken away. Answered from the checks each web process gathers in the background (at most a
+few seconds old, the age in the body), with the supervisor check when `cdb up` runs."""
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.extensions import db
+from app.web import health
+from app.web.health import HealthMonitor, check_supervisor, make_gatherer
 from tests.integration.conftest import start_all_queue_worker
 from tests.integration.test_web_metrics import _run, _ticker, make_app, wipe
 
@@ -49,11 +55,16 @@ def fresh(engine):
     return store
 
 
+def close(app) -> None:
+    app.extensions[health.MONITOR_KEY].stop()
+    app.extensions["celery"].close()
+
+
 def get_health(app) -> tuple[int, dict, float]:
     started = time.monotonic()
     response = app.test_client().get("/health")
     elapsed = time.monotonic() - started
-    app.extensions["celery"].close()
+    close(app)
     return response.status_code, response.get_json(), elapsed
 
 
@@ -69,7 +80,11 @@ def test_ok_when_everything_is_up(stack_env, worker, fresh):
     assert all(check["status"] == "ok" for check in body["checks"].values()), body
     assert body["checks"]["workers"]["count"] >= 1
     assert "failing" not in body
-    assert elapsed < 2
+    assert "supervisor" not in body["checks"]  # no cdb up here
+    assert elapsed < 2.5  # the first request waits for the first gathering
+    checked = datetime.fromisoformat(body["checked_at"])
+    assert 0 <= body["age_seconds"] < 2.5
+    assert abs((datetime.now(UTC) - checked).total_seconds()) < 5
 
 
 @pytest.mark.parametrize(
@@ -137,7 +152,7 @@ def test_redis_unreachable_fails_fast_and_shows_no_password(stack_env):
     assert body["checks"]["database"]["status"] == "ok"
     assert "hunter2" not in response.get_data(as_text=True)
     assert elapsed < 2.5
-    app.extensions["celery"].close()
+    close(app)
 
 
 def test_liveness_checks_nothing_but_the_process(tmp_path):
@@ -149,4 +164,211 @@ def test_liveness_checks_nothing_but_the_process(tmp_path):
     response = app.test_client().get("/health/live")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+    assert app.extensions[health.MONITOR_KEY]._thread is None  # nothing gathered for it
     app.extensions["celery"].close()
+
+
+# Gathered in the background, not per request -----------------------------------------------
+
+
+@pytest.fixture
+def pings(monkeypatch):
+    """Every worker ping the health checks send."""
+    sent = []
+    real = health.ping_workers
+
+    def counting(celery, timeout=health.PING_TIMEOUT_SEC):
+        sent.append(time.monotonic())
+        return real(celery, timeout)
+
+    monkeypatch.setattr(health, "ping_workers", counting)
+    return sent
+
+
+def slow_monitor(app, refresh: float = 60) -> HealthMonitor:
+    """The app's monitor, replaced by one that gathers only every `refresh` seconds."""
+    settings = app.extensions["settings"]
+    monitor = HealthMonitor(make_gatherer(db, settings, app.extensions["celery"]), refresh=refresh)
+    app.extensions[health.MONITOR_KEY].stop()
+    app.extensions[health.MONITOR_KEY] = monitor
+    return monitor
+
+
+def test_requests_answer_from_the_gathered_checks(stack_env, worker, fresh, pings):
+    app = app_for(stack_env)
+    fresh()
+    slow_monitor(app)
+    client = app.test_client()
+    first = client.get("/health").get_json()
+    assert len(pings) == 1
+    started = time.monotonic()
+    bodies = [client.get("/health").get_json() for _ in range(30)]
+    elapsed = time.monotonic() - started
+    assert len(pings) == 1, "a request pinged the workers itself"
+    assert {body["checked_at"] for body in bodies} == {first["checked_at"]}
+    assert bodies[-1]["age_seconds"] >= first["age_seconds"]
+    assert elapsed < 3  # 30 answers without a 1 s ping each (a measurement is in the report)
+    close(app)
+
+
+def test_the_checks_are_gathered_again_every_refresh(stack_env, worker, fresh, pings):
+    app = app_for(stack_env)
+    fresh()
+    slow_monitor(app, refresh=0.5)
+    client = app.test_client()
+    first = client.get("/health").get_json()["checked_at"]
+    deadline = time.monotonic() + 10
+    while client.get("/health").get_json()["checked_at"] == first:
+        assert time.monotonic() < deadline, "never gathered again"
+        time.sleep(0.1)
+    assert len(pings) >= 2
+    close(app)
+
+
+def test_the_dashboard_workers_card_uses_the_gathered_checks(stack_env, worker, fresh, pings):
+    from tests.integration.test_web_admin import PASSWORD, login
+
+    app = app_for(stack_env, admin_password=PASSWORD, secret_key="health-test-secret-key")
+    fresh()
+    slow_monitor(app)
+    client = app.test_client()
+    assert login(client).status_code == 302
+    pages = [client.get("/admin/").get_data(as_text=True) for _ in range(5)]
+    client.get("/health")
+    assert len(pings) == 1  # one gathering for five dashboards and /health
+    assert all("worker(s) answered a ping" in page for page in pages)
+    close(app)
+
+
+def test_the_monitor_stops_when_nobody_asks():
+    gathered = []
+    monitor = HealthMonitor(lambda now: gathered.append(now) or {}, refresh=0.05, idle=0.3)
+    assert monitor.snapshot(wait=2) is not None
+    time.sleep(1)
+    count = len(gathered)
+    time.sleep(0.5)
+    assert len(gathered) == count and monitor._thread is None  # idle: the thread ended
+    assert monitor.snapshot(wait=2) is not None  # and starts again when asked
+    monitor.stop()
+
+
+def test_a_hung_gathering_answers_within_the_bound():
+    release = threading.Event()
+    monitor = HealthMonitor(lambda now: release.wait(30) and {}, refresh=1)
+    started = time.monotonic()
+    assert monitor.snapshot(wait=0.3) is None
+    assert time.monotonic() - started < 1
+    release.set()
+    monitor.stop()
+
+
+def test_a_hung_side_is_not_started_again(stack_env, monkeypatch):
+    """Each side runs in one thread at most: a hanging Redis never piles up threads."""
+    release = threading.Event()
+    calls = []
+
+    def hanging(settings, celery, ping_timeout=health.PING_TIMEOUT_SEC):
+        calls.append(1)
+        release.wait(30)
+        return {}
+
+    monkeypatch.setattr(health, "check_broker_side", hanging)
+    monkeypatch.setattr(health, "DEADLINE_SEC", 0.2)
+    app = app_for(stack_env)
+    gather = make_gatherer(db, app.extensions["settings"], app.extensions["celery"])
+    first = gather(datetime.now(UTC))
+    second = gather(datetime.now(UTC))
+    assert len(calls) == 1
+    assert first["broker"]["detail"].startswith("no answer for")
+    assert second["workers"]["status"] == "fail" and second["database"]["status"] == "ok"
+    release.set()
+    close(app)
+
+
+# The supervisor check -------------------------------------------------------------------------
+
+
+def supervisor_file(folder, pid: int | None = None, state: str = "running", **children) -> None:
+    now = datetime.now(UTC)
+    iso = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    base = {
+        "pid": 4250,
+        "running": True,
+        "restarts": 0,
+        "last_exit_code": None,
+        "last_restart_at": None,
+        "up_since": iso,
+        "next_restart_at": None,
+    }
+    data = {
+        "version": 1,
+        "pid": os.getpid() if pid is None else pid,
+        "state": state,
+        "started_at": iso,
+        "updated_at": iso,
+        "children": {
+            name: {**base, **children.get(name, {})} for name in ("worker", "beat", "web", "flower")
+        },
+    }
+    (folder / "supervisor.json").write_text(json.dumps(data))
+
+
+def test_supervisor_check_is_absent_without_a_live_cdb_up(tmp_path):
+    now = datetime.now(UTC)
+    assert check_supervisor(tmp_path, now) is None  # compose: no file
+    supervisor_file(tmp_path, pid=2**22 + 12345)  # a pid that does not run
+    assert check_supervisor(tmp_path, now) is None
+    (tmp_path / "supervisor.json").write_text("{not json")
+    assert check_supervisor(tmp_path, now)["status"] == "fail"
+
+
+def test_supervisor_check_lists_restarts_and_fails_on_a_child_down_or_looping(tmp_path):
+    now = datetime.now(UTC)
+    recent = (now - timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+    long_ago = (now - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+
+    supervisor_file(tmp_path)
+    check = check_supervisor(tmp_path, now)
+    assert check["status"] == "ok" and check["detail"] == "4 processes running; no restarts"
+
+    once = {"restarts": 1, "last_exit_code": -9, "last_restart_at": recent}
+    supervisor_file(tmp_path, worker=once)
+    check = check_supervisor(tmp_path, now)
+    assert check["status"] == "ok"  # one crash, restarted: healthy again
+    assert "restarts: worker 1 (killed by signal 9" in check["detail"]
+    assert check["children"]["worker"] == {"running": True, "restarts": 1, "last_exit_code": -9}
+
+    looping = {"restarts": 4, "last_exit_code": 1, "last_restart_at": recent}
+    supervisor_file(tmp_path, beat=looping)
+    check = check_supervisor(tmp_path, now)
+    assert check["status"] == "fail"
+    assert check["detail"].startswith("beat keeps restarting (4 restarts, the last 20 s ago)")
+
+    settled = {"restarts": 4, "last_exit_code": 1, "last_restart_at": long_ago}
+    supervisor_file(tmp_path, beat=settled)
+    assert check_supervisor(tmp_path, now)["status"] == "ok"
+
+    down = {
+        "running": False,
+        "pid": None,
+        "restarts": 2,
+        "last_exit_code": 1,
+        "next_restart_at": recent,
+    }
+    supervisor_file(tmp_path, flower=down)
+    check = check_supervisor(tmp_path, now)
+    assert check["status"] == "fail"
+    assert check["detail"].startswith("flower is not running (exit code 1; restart at")
+
+    supervisor_file(tmp_path, state="stopping")
+    assert check_supervisor(tmp_path, now)["detail"].startswith("cdb up is stopping")
+
+
+def test_a_child_down_degrades_health(stack_env, worker, tmp_path):
+    supervisor_file(tmp_path, worker={"running": False, "last_exit_code": -9})
+    status, body, _ = get_health(app_for(stack_env, state_dir=str(tmp_path)))
+    assert status == 503
+    assert "supervisor" in body["failing"]
+    assert body["checks"]["supervisor"]["detail"].startswith("worker is not running")
+    assert body["status"] in ("degraded", "fail")
+    assert body["status"] == "degraded" or {"database", "broker"} & set(body["failing"])

@@ -30,7 +30,9 @@ from app.models import (
     TaskRun,
     TickerSnapshot,
 )
-from app.services import task_runs
+from app.services import counters, task_runs
+from app.services.market_view import rebuild_latest
+from app.web import health
 from tests.conftest import REDIS_URL, create_database, drop_database
 
 pytestmark = pytest.mark.integration
@@ -59,6 +61,8 @@ def make_app(database_url: str, **overrides):
     )
     app = create_app(settings)
     app.testing = True
+    # A test app's health thread ends soon after its last request (120 s in production).
+    app.extensions[health.MONITOR_KEY].idle = 5
     return app
 
 
@@ -93,6 +97,8 @@ def _ticker(session: Session, run_id: int, symbol: str, price: str, close_time: 
             run_id=run_id, symbol=symbol, last_price=D(price), close_time=close_time, screened=True
         )
     )
+    session.flush()
+    rebuild_latest(session)  # latest_tickers and the run's data time, as the stage keeps them
 
 
 def _signal(
@@ -257,6 +263,8 @@ def seed(now: datetime) -> dict[str, int]:
                     taken_at=now - timedelta(hours=hours),
                 )
             )
+        session.flush()
+        counters.rebuild(session)  # the running totals /metrics reads, as the services keep them
         return {"run_id": run_id, "order_id": filled.id}
 
 

@@ -16,11 +16,10 @@ from app.services.market_view import newest_data_time
 from app.web.admin import bp, precisions_of, read_session
 from app.web.admin.charts import bar_chart, line_chart
 from app.web.admin.params import choice_arg, id_arg, page_number
-from app.web.health import check_broker_side
+from app.web.health import FIRST_WAIT_SEC, latest_checks
 
 CURVE_RANGES = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PNL_DAYS = 30
-WORKER_PING_SEC = 0.5
 MIN_SPAN_OF_CAPITAL = Decimal("0.01")  # a chart's y axis spans at least 1 % of the account
 DRAWDOWN_MIN_SPAN = Decimal(1)  # percentage points
 
@@ -91,7 +90,13 @@ def dashboard() -> str:
         else None
     )
     data_time = newest_data_time(session)
-    broker = check_broker_side(settings, current_app.extensions["celery"], WORKER_PING_SEC)
+    # The health monitor's newest gathering: no worker ping per (auto-refreshed) page view.
+    checks = latest_checks(FIRST_WAIT_SEC)
+    workers = (
+        checks.checks["workers"]
+        if checks is not None
+        else {"status": "fail", "detail": "not checked yet", "count": 0}
+    )
     return render_template(
         "admin/dashboard.html",
         summary=summary,
@@ -104,7 +109,8 @@ def dashboard() -> str:
         stale_after=settings.data_stale_timeout_sec,
         last=last,
         failed=failed,
-        workers=broker["workers"],
+        workers=workers,
+        workers_age=checks.age() if checks is not None else None,
         flower_url=settings.flower_url or f"http://127.0.0.1:{settings.flower_port}",
         **chosen,
     )
