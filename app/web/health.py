@@ -24,6 +24,10 @@ writes it is alive (app/supervisor.py describes the file): it fails, which degra
 status, while a child is not running or keeps restarting (RESTART_LOOP restarts, the last
 within RESTART_WINDOW_SEC); its detail lists every child's restarts. Compose has no such
 file: there the check is absent.
+
+`stream` reports `cdb stream` (connected connections, lag from MEXC's send time, the age of
+the last message and of the mini tickers). It is advisory: listed in `checks`, never the
+reason for a 503, since without the stream the market-data stage uses REST.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from app.config import Settings
 from app.extensions import Database, db
 from app.services.admin_queries import newest_run
 from app.services.market_view import newest_data_time
+from app.stream import stream_health
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,9 @@ IDLE_SEC = 120.0  # the background thread ends after this long without a request
 FIRST_WAIT_SEC = 2.5  # a request with nothing recent enough waits this long for a gathering
 MAX_AGE_SEC = 10.0  # older than this (the thread was idle), a request waits for a new one
 HARD_DEPENDENCIES = ("database", "broker")
-CHECKS = ("database", "broker", "workers", "beat", "market_data")
+CHECKS = ("database", "broker", "workers", "beat", "market_data", "stream")
+# Reported, but never what makes the answer fail: without the stream, runs use REST.
+ADVISORY = ("stream",)
 SUPERVISOR_FILE = "supervisor.json"
 RESTART_LOOP = 3
 RESTART_WINDOW_SEC = 600
@@ -144,13 +151,14 @@ def check_broker_side(
         client.ping()
     except redis.RedisError as exc:
         # The exception text names host and port only; the URL (and its password) stays out.
+        client.close()
         return {
             "broker": _fail(f"Redis PING failed ({type(exc).__name__})"),
             "workers": _fail("unknown: broker unreachable", count=0),
+            "stream": _fail("unknown: broker unreachable"),
         }
-    finally:
-        client.close()
-    checks = {"broker": _ok("Redis answered PING")}
+    checks = {"broker": _ok("Redis answered PING"), "stream": _stream(client, settings)}
+    client.close()
     try:
         count = ping_workers(celery, ping_timeout)
     except Exception as exc:
@@ -161,6 +169,22 @@ def check_broker_side(
     else:
         checks["workers"] = _ok(f"{count} worker(s) answered a ping", count=count)
     return checks
+
+
+def _stream(client: redis.Redis, settings: Settings) -> Check:
+    """`cdb stream`'s live state: connected, lag, last message age. Advisory: while it is
+    down or stale the market-data stage uses REST."""
+    try:
+        found = stream_health(
+            client, settings.redis_key_prefix, max_age_sec=settings.stream_max_age_sec
+        )
+    except redis.RedisError as exc:
+        return _fail(f"stream state unreadable ({type(exc).__name__})")
+    status = found.pop("status")
+    detail = found.pop("detail")
+    if status == "ok":
+        return _ok(detail, **found)
+    return _fail(f"{status}: {detail} (runs use REST meanwhile)", **found)
 
 
 # The supervisor check -------------------------------------------------------------------------
@@ -297,7 +321,11 @@ def make_gatherer(
             ("database", "beat", "market_data"),
             lambda now: check_database_side(database, settings, now),
         ),
-        _Side("broker", ("broker", "workers"), lambda now: check_broker_side(settings, celery)),
+        _Side(
+            "broker",
+            ("broker", "workers", "stream"),
+            lambda now: check_broker_side(settings, celery),
+        ),
     ]
 
     def gather(now: datetime) -> dict[str, Check]:
@@ -424,7 +452,9 @@ def latest_checks(wait: float = FIRST_WAIT_SEC) -> Snapshot | None:
 
 
 def overall(checks: dict[str, Check]) -> tuple[str, list[str]]:
-    failing = [name for name, check in checks.items() if check["status"] != "ok"]
+    failing = [
+        name for name, check in checks.items() if check["status"] != "ok" and name not in ADVISORY
+    ]
     if not failing:
         return "ok", []
     hard = any(name in HARD_DEPENDENCIES for name in failing)

@@ -17,6 +17,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 
 from app.extensions import db
 from app.services.metrics import PipelineCollector
+from app.services.stream_metrics import StreamCollector
 
 bp = Blueprint("metrics", __name__)
 
@@ -38,7 +39,9 @@ def init_metrics(app: Flask) -> PrometheusMetrics:
     )
     app.extensions[REGISTRY_KEY] = registry
     app.extensions["pipeline_collector"] = PipelineCollector(db, app.extensions["settings"])
+    app.extensions["stream_collector"] = StreamCollector(app.extensions["settings"])
     registry.register(app.extensions["pipeline_collector"])
+    registry.register(app.extensions["stream_collector"])
     app.register_blueprint(bp)
     return exporter
 
@@ -50,5 +53,6 @@ def metrics() -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(current_app.extensions["pipeline_collector"])
+        registry.register(current_app.extensions["stream_collector"])
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encoder(registry), headers={"Content-Type": content_type})
