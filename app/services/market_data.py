@@ -6,8 +6,9 @@ import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -274,6 +275,7 @@ def _fetch_and_store(
     fetched = _fetch_details(client, settings, selected)
     now = clock()
     stored: list[str] = []
+    latest_trade: dict[str, Decimal] = {}  # the in-progress candle's close, just fetched
     kline_rows: list[dict[str, Any]] = []
     book_rows: list[dict[str, Any]] = []
     for symbol in selected:
@@ -291,6 +293,7 @@ def _fetch_and_store(
             rejections.append(Rejection(symbol, "book", "; ".join(reasons)))
             continue
         stored.append(symbol)
+        latest_trade[symbol] = got.klines[-1].close
         kline_rows.extend(_kline_row(symbol, settings.interval, k, run_id) for k in got.klines)
         book_rows.append(_book_row(got.book, run_id, now))
 
@@ -303,7 +306,16 @@ def _fetch_and_store(
     # Full ticker rows only for what risk and execution use: the selected and held symbols
     # (every other price is in the universe snapshot).
     selected_set = set(selected)
-    kept = [t for t in good_tickers if t.symbol in selected_set]
+    # Their last price is the freshest there is: the in-progress candle's close fetched a
+    # moment ago (the all-tickers answer, or a mini ticker pushed every few seconds, is
+    # older; a stop-loss must not wait for it).
+    kept = [
+        t
+        if t.symbol not in latest_trade
+        else replace(t, last_price=latest_trade[t.symbol], close_time=now)
+        for t in good_tickers
+        if t.symbol in selected_set
+    ]
     ticker_rows = [_ticker_row(t, run_id, True) for t in kept]
     with db.transaction() as session:
         upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
