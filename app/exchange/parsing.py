@@ -9,6 +9,7 @@ Every documented variant is accepted: numbers as strings or JSON numbers, ``""``
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -200,6 +201,8 @@ class Entries(list):
 
 
 def _each(entries: list[Any], parse: Callable[[Any], Any]) -> Entries:
+    """Parse each entry of a per-symbol list; a symbol answered more than once is refused
+    whole (which of its entries holds the true price cannot be told)."""
     parsed, rejected = [], []
     for index, entry in enumerate(entries):
         try:
@@ -208,6 +211,14 @@ def _each(entries: list[Any], parse: Callable[[Any], Any]) -> Entries:
             name = entry.get("symbol") if isinstance(entry, Mapping) else None
             label = name if isinstance(name, str) and name else f"#{index}"
             rejected.append((label[:40], str(exc)))
+    times = Counter(item.symbol for item in parsed)
+    if any(count > 1 for count in times.values()):
+        rejected += [
+            (symbol, f"answered {count} times: every entry refused")
+            for symbol, count in times.items()
+            if count > 1
+        ]
+        parsed = [item for item in parsed if times[item.symbol] == 1]
     return Entries(parsed, rejected)
 
 
@@ -337,7 +348,7 @@ def parse_book_tickers(payload: object) -> list[BookTicker]:
     """A bookTicker answer: an object (one symbol) or an array (all symbols)."""
     if isinstance(payload, Mapping):
         return [parse_book_ticker(payload)]
-    return [parse_book_ticker(entry) for entry in _list(payload, "bookTickers")]
+    return _each(_list(payload, "bookTickers"), parse_book_ticker)
 
 
 # --- klines ----------------------------------------------------------------------------

@@ -518,3 +518,24 @@ def test_one_unreadable_market_does_not_fail_the_refresh():
     info = {"symbols": [{"symbol": "BTCUSDT"}, "junk"]}
     markets = parsing.parse_exchange_info(info)
     assert list(markets) == [] and len(markets.rejected) == 2
+
+
+def test_a_symbol_answered_twice_is_refused_whole():
+    close = 1_700_000_000_000
+    answer = [
+        {"symbol": "BTCUSDT", "lastPrice": "60000.1", "closeTime": close},
+        {"symbol": "ETHUSDT", "lastPrice": "3000", "closeTime": close},
+        {"symbol": "BTCUSDT", "lastPrice": "1", "closeTime": close},
+    ]
+    tickers = parsing.parse_tickers(answer)
+    assert [t.symbol for t in tickers] == ["ETHUSDT"]
+    assert tickers.rejected == [("BTCUSDT", "answered 2 times: every entry refused")]
+
+    books = parsing.parse_book_tickers(
+        [
+            {"symbol": "BTCUSDT", "bidPrice": "1", "askPrice": "2"},
+            {"symbol": "BTCUSDT", "bidPrice": "3", "askPrice": "4"},
+            {"symbol": "ETHUSDT", "bidPrice": "5", "askPrice": "6"},
+        ]
+    )
+    assert [b.symbol for b in books] == ["ETHUSDT"] and books.rejected[0][0] == "BTCUSDT"
