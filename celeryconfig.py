@@ -73,6 +73,8 @@ beat_scheduler = "workers.beat:LeasedScheduler"
 beat_max_loop_interval = 5  # beat wakes at least this often, to renew its lease
 
 worker_hijack_root_logger = False
+# Refuses a malformed task message instead of dying on it (see there).
+worker_consumer = "workers.consumer:GuardedConsumer"
 worker_send_task_events = True
 task_send_sent_event = True
 
