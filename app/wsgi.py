@@ -5,7 +5,8 @@ import sys
 
 from app import create_app
 from app.bootstrap import settings_or_exit
-from app.config import SettingsError, require_web_secrets
+from app.config import SettingsError
+from app.config_checks import require_web_secrets
 
 _settings = settings_or_exit("web")
 try:

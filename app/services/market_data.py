@@ -32,7 +32,7 @@ from app.models import (
     TickerSnapshot,
     UniverseSnapshot,
 )
-from app.services import counters
+from app.services import counters, market_rows
 from app.services.portfolio import held_positions
 from app.services.store import upsert
 from app.services.stream_feed import stream_tickers, tell_streamer
@@ -99,7 +99,7 @@ def refresh_markets(db: Database, client: MexcClient, now: datetime) -> int:
         if fault := symbol_fault(market.symbol):
             log.warning("market rejected", extra={"reason": fault})
             continue
-        rows.append(_market_row(market, now))
+        rows.append(market_rows.market_row(market, now))
     with db.transaction() as session:
         upsert(session, Market, rows, ["symbol"])
     log.info("markets refreshed", extra={"markets": len(rows)})
@@ -294,8 +294,10 @@ def _fetch_and_store(
             continue
         stored.append(symbol)
         latest_trade[symbol] = got.klines[-1].close
-        kline_rows.extend(_kline_row(symbol, settings.interval, k, run_id) for k in got.klines)
-        book_rows.append(_book_row(got.book, run_id, now))
+        kline_rows.extend(
+            market_rows.kline_row(symbol, settings.interval, k, run_id) for k in got.klines
+        )
+        book_rows.append(market_rows.book_row(got.book, run_id, now))
 
     for rejection in rejections:
         log.warning(
@@ -316,10 +318,10 @@ def _fetch_and_store(
         for t in good_tickers
         if t.symbol in selected_set
     ]
-    ticker_rows = [_ticker_row(t, run_id, True) for t in kept]
+    ticker_rows = [market_rows.ticker_row(t, run_id, True) for t in kept]
     with db.transaction() as session:
         upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
-        upsert(session, LatestTicker, [_latest_row(t, run_id) for t in kept], ["symbol"])
+        upsert(session, LatestTicker, [market_rows.latest_row(t, run_id) for t in kept], ["symbol"])
         upsert(session, Kline, kline_rows, ["symbol", "interval", "open_time"])
         upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
         crash_point("market_data.before_commit")
@@ -345,7 +347,9 @@ def _markets(session: Any) -> tuple[dict[str, dm.Market], datetime | None]:
     if _markets_cache["version"] != version:
         _markets_cache.update(
             version=version,
-            markets={m.symbol: _domain_market(m) for m in session.scalars(select(Market))},
+            markets={
+                m.symbol: market_rows.domain_market(m) for m in session.scalars(select(Market))
+            },
             newest=newest,
         )
     return _markets_cache["markets"], _markets_cache["newest"]
@@ -401,102 +405,4 @@ def _retry_dict(event: RetryEvent) -> dict[str, Any]:
         "error": event.error,
         "message": event.message,
         "delay": round(event.delay, 3),
-    }
-
-
-def _domain_market(m: Market) -> dm.Market:
-    return dm.Market(
-        symbol=m.symbol,
-        base_asset=m.base_asset,
-        quote_asset=m.quote_asset,
-        status=m.status,
-        is_spot_trading_allowed=m.is_spot_trading_allowed,
-        base_asset_precision=m.base_asset_precision,
-        quote_asset_precision=m.quote_asset_precision,
-        min_notional=m.min_notional,
-        min_qty=m.min_qty,
-        maker_commission=m.maker_commission,
-        taker_commission=m.taker_commission,
-        max_quote_amount=m.max_quote_amount,
-        full_name=m.full_name,
-    )
-
-
-def _market_row(m: dm.Market, now: datetime) -> dict[str, Any]:
-    return {
-        "symbol": m.symbol,
-        "base_asset": m.base_asset,
-        "quote_asset": m.quote_asset,
-        "status": m.status,
-        "is_spot_trading_allowed": m.is_spot_trading_allowed,
-        "base_asset_precision": m.base_asset_precision,
-        "quote_asset_precision": m.quote_asset_precision,
-        "min_notional": m.min_notional,
-        "min_qty": m.min_qty,
-        "maker_commission": m.maker_commission,
-        "taker_commission": m.taker_commission,
-        "max_quote_amount": m.max_quote_amount,
-        "full_name": m.full_name,
-        "updated_at": now,
-    }
-
-
-def _ticker_row(t: dm.Ticker24h, run_id: int, screened: bool) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "symbol": t.symbol,
-        "last_price": t.last_price,
-        "price_change_pct": t.price_change_pct,
-        "open_price": t.open_price,
-        "high_price": t.high_price,
-        "low_price": t.low_price,
-        "bid_price": t.bid_price,
-        "bid_qty": t.bid_qty,
-        "ask_price": t.ask_price,
-        "ask_qty": t.ask_qty,
-        "volume": t.volume,
-        "quote_volume": t.quote_volume,
-        "open_time": t.open_time,
-        "close_time": t.close_time,
-        "screened": screened,
-    }
-
-
-def _latest_row(t: dm.Ticker24h, run_id: int) -> dict[str, Any]:
-    return {
-        "symbol": t.symbol,
-        "run_id": run_id,
-        "last_price": t.last_price,
-        "bid_price": t.bid_price,
-        "ask_price": t.ask_price,
-        "close_time": t.close_time,
-    }
-
-
-def _kline_row(symbol: str, interval: str, k: dm.Kline, run_id: int) -> dict[str, Any]:
-    return {
-        "symbol": symbol,
-        "interval": interval,
-        "open_time": k.open_time,
-        "open": k.open,
-        "high": k.high,
-        "low": k.low,
-        "close": k.close,
-        "volume": k.volume,
-        "close_time": k.close_time,
-        "quote_volume": k.quote_volume,
-        "run_id": run_id,
-    }
-
-
-def _book_row(book: dm.OrderBook, run_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "symbol": book.symbol,
-        "last_update_id": book.last_update_id,
-        "best_bid": book.best_bid,
-        "best_ask": book.best_ask,
-        "bids": [[format(p, "f"), format(q, "f")] for p, q in book.bids],
-        "asks": [[format(p, "f"), format(q, "f")] for p, q in book.asks],
-        "fetched_at": book.fetched_at or now,
     }

@@ -37,7 +37,8 @@ from flask import (
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from app.config import MIN_ADMIN_PASSWORD, Settings
+from app.config import Settings
+from app.config_checks import MIN_ADMIN_PASSWORD
 from app.extensions import db
 from app.services.operator import Actor
 from app.web import limits, sessions, throttle

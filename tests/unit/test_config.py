@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.config import Settings, SettingsError, load_settings, require_web_secrets
+from app.config import Settings, SettingsError, load_settings
+from app.config_checks import require_web_secrets
 from app.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
