@@ -2,7 +2,7 @@
 one line on stderr with exit code 1 (the work could not be done) or 2 (the request is
 wrong); see app.cli.base."""
 
-from app.cli import database, market, operator, sessions, stack, stream, trading  # noqa: F401
+from app.cli import bench, database, market, operator, sessions, stack, stream, trading  # noqa: F401
 from app.cli.base import main
 
 __all__ = ["main"]
