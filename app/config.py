@@ -48,6 +48,7 @@ RANGES: dict[str, tuple[Any, Any]] = {
     "retention_task_runs_days": (1, 365),
     "retention_evaluations_days": (1, 3650),
     "retention_universe_hours": (1, 720),
+    "retention_book_hours": (1, 8760),
     "prune_interval_sec": (60, 86400),
     "stream_max_subscriptions": (1, 30),
     "stream_ping_interval_sec": (5.0, 50.0),
@@ -119,7 +120,8 @@ class Settings(BaseSettings):
 
     # Retention (the beat task cdb.maintenance.prune). Orders, fills, signals and risk
     # decisions — the account's books — are never pruned.
-    retention_snapshot_days: int = 7  # ticker/book snapshots, klines, quiet runs; equity hourly
+    retention_snapshot_days: int = 7  # ticker snapshots, klines, quiet runs; equity hourly
+    retention_book_hours: int = 24  # order books (50 levels a side: the biggest rows per run)
     retention_task_runs_days: int = 7
     retention_evaluations_days: int = 30  # verdicts without a signal
     retention_universe_hours: int = 24  # the all-tickers history (at least the look-back)

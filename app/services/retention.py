@@ -8,8 +8,9 @@ Kept for ever: orders, fills, signals, risk decisions, alerts, operator actions,
 the books and the audit trail — and the market-data runs that produced a signal.
 Pruned past their window (settings, see .env.template):
 - RETENTION_UNIVERSE_HOURS: the all-tickers history (never less than the look-back);
-- RETENTION_SNAPSHOT_DAYS: ticker and book snapshots, candles, and the runs that made no
-  signal (with their verdicts); equity snapshots are thinned to the last of each hour;
+- RETENTION_BOOK_HOURS: order book snapshots (50 levels a side, most of a run's bytes);
+- RETENTION_SNAPSHOT_DAYS: ticker snapshots, candles, and the runs that made no signal (with
+  their verdicts); equity snapshots are thinned to the last of each hour;
 - RETENTION_EVALUATIONS_DAYS: verdicts without a signal;
 - RETENTION_TASK_RUNS_DAYS: task runs; login attempts and ended admin sessions after 30 days.
 """
@@ -79,6 +80,7 @@ def prune(
     lookback = timedelta(minutes=settings.lookback_minutes * 2 + 60)
     universe = now - max(timedelta(hours=settings.retention_universe_hours), lookback)
     snapshots = now - settings.retention_snapshot_days * days
+    books = now - timedelta(hours=settings.retention_book_hours)
     verdicts = now - settings.retention_evaluations_days * days
     task_runs = now - settings.retention_task_runs_days * days
     security = now - SECURITY_LOG_DAYS * days
@@ -88,7 +90,7 @@ def prune(
             _by_age(UniverseSnapshot.run_id, UniverseSnapshot.taken_at, universe),
         ),
         ("ticker_snapshots", _old_run_rows(TickerSnapshot, snapshots)),
-        ("book_snapshots", _old_run_rows(BookSnapshot, snapshots)),
+        ("book_snapshots", _old_run_rows(BookSnapshot, books)),
         ("klines", _by_age(Kline.id, Kline.open_time, snapshots)),
         ("evaluations", _quiet_evaluations(verdicts)),
         ("task_runs", _by_age(TaskRun.id, TaskRun.started_at, task_runs)),

@@ -13,6 +13,7 @@ from app import create_app, migrate
 from app.config import load_settings
 from app.extensions import db
 from app.models import (
+    BookSnapshot,
     EquitySnapshot,
     Evaluation,
     Kline,
@@ -42,6 +43,7 @@ def database(request, empty_pg_url, tmp_path):
         retention_task_runs_days="7",
         retention_evaluations_days="30",
         retention_universe_hours="24",
+        retention_book_hours="24",
     )
     create_app(settings)
     yield settings
@@ -66,6 +68,17 @@ def _run(session, at: datetime, *, signal: bool) -> int:
     session.flush()
     session.add(TickerSnapshot(run_id=run.id, symbol="AUSDT", last_price=D("1"), close_time=at))
     session.add(UniverseSnapshot(run_id=run.id, taken_at=at, symbols=1, data=b"x"))
+    session.add(
+        BookSnapshot(
+            run_id=run.id,
+            symbol="AUSDT",
+            best_bid=D(1),
+            best_ask=D(1),
+            bids=[["1", "1"]],
+            asks=[["1", "1"]],
+            fetched_at=at,
+        )
+    )
     session.add(
         Evaluation(
             run_id=run.id,
@@ -155,6 +168,7 @@ def test_old_quiet_data_goes_and_the_books_stay(database):
             )
         for i in range(4):  # an hour ago
             recent.append(_run(session, NOW - timedelta(minutes=60 - 10 * i), signal=False))
+        two_days_ago = _run(session, NOW - timedelta(days=2), signal=False)
         rebuild_latest(session)
         counters.rebuild(session)
 
@@ -164,15 +178,18 @@ def test_old_quiet_data_goes_and_the_books_stay(database):
     with db.transaction() as session:
         runs = set(session.scalars(select(MarketDataRun.id)))
         # quiet old runs are gone, the run with a signal and the recent ones stay
-        assert runs == set(traded) | set(recent)
+        assert runs == {*traded, *recent, two_days_ago}
         assert session.scalar(select(func.count()).select_from(SignalRecord)) == 1
         kept_evaluations = session.scalars(select(Evaluation.run_id)).all()
-        assert sorted(kept_evaluations) == sorted([*traded, *recent])
-        # snapshots, candles and task runs of ten days ago are gone, the recent ones stay
-        for model in (TickerSnapshot, UniverseSnapshot):
-            assert set(session.scalars(select(model.run_id))) == set(recent)
-        assert session.scalar(select(func.count()).select_from(Kline)) == len(recent)
-        assert session.scalar(select(func.count()).select_from(TaskRun)) == len(recent)
+        assert sorted(kept_evaluations) == sorted([*traded, *recent, two_days_ago])
+        # snapshots, candles and task runs of ten days ago are gone, the recent ones stay;
+        # order books go after a day, tickers after a week, the universe after 24 hours
+        tickers = set(session.scalars(select(TickerSnapshot.run_id)))
+        assert tickers == {*recent, two_days_ago}
+        assert set(session.scalars(select(BookSnapshot.run_id))) == set(recent)
+        assert set(session.scalars(select(UniverseSnapshot.run_id))) == set(recent)
+        assert session.scalar(select(func.count()).select_from(Kline)) == len(recent) + 1
+        assert session.scalar(select(func.count()).select_from(TaskRun)) == len(recent) + 1
         # equity: the last snapshot of each hour of ten days ago
         equity = session.scalars(select(EquitySnapshot).order_by(EquitySnapshot.taken_at)).all()
         assert [e.equity for e in equity] == [D(1003), D(1007), D(1011)]
