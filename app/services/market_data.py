@@ -310,11 +310,12 @@ def _fetch_and_store(
     selected_set = set(selected)
     # Their last price is the freshest there is: the in-progress candle's close fetched a
     # moment ago (the all-tickers answer, or a mini ticker pushed every few seconds, is
-    # older; a stop-loss must not wait for it).
+    # older; a stop-loss must not wait for it). Its time stays the ticker's: a candle says
+    # nothing of when its last trade was, and a frozen market must still look stale.
     kept = [
         t
         if t.symbol not in latest_trade
-        else replace(t, last_price=latest_trade[t.symbol], close_time=now)
+        else replace(t, last_price=latest_trade[t.symbol])
         for t in good_tickers
         if t.symbol in selected_set
     ]

@@ -1,0 +1,1 @@
+"""The fault suite: the real pipeline on private services, faults injected, then an audit."""

@@ -1,0 +1,119 @@
+"""Scenario 2: the broker killed (kill -9) and restarted empty (no persistence: every queued
+and unacknowledged message is gone) — with tasks in flight, with the workers idle, and with an
+execution hand-off waiting in its queue. The workers and beat ride through it (same
+processes), the pipeline resumes, and what the lost messages carried is re-driven by the
+reconciler: the orders of the lost hand-off end filled or expired with the reason, never left
+`new`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.resilience.audit import assert_clean
+from tests.resilience.procs import wait_until
+from tests.resilience.scenario import finish, record
+from tests.resilience.stack import driven
+
+DOWN_SEC = 4
+
+
+def _in_flight(stack) -> int:
+    return stack.scalar("SELECT count(*) FROM task_runs WHERE state = 'STARTED'") or 0
+
+
+def _outage(stack, results, name: str, kind: str, then=None):
+    killed = time.time()
+    stack.redis.kill()
+    time.sleep(DOWN_SEC)
+    stack.redis.start()
+    restored = time.time()
+    started = then() if then else None
+    recovery = stack.wait_recovered(killed, 90, f"a run after the broker came back ({kind})")
+    results.fault(
+        name,
+        kind,
+        killed,
+        recovery,
+        down_s=round(restored - killed, 2),
+        after_restore_s=round(recovery - (restored - killed), 2),
+    )
+    return started
+
+
+WAITING_ORDERS = (
+    "SELECT r.id FROM market_data_runs r JOIN orders o ON o.run_id = r.id "
+    "WHERE r.risk_done_at IS NOT NULL AND r.execution_done_at IS NULL AND o.status = 'new' "
+    "ORDER BY r.id LIMIT 1"
+)
+
+
+@pytest.mark.timeout(240)
+def test_redis_killed_and_restarted(make_stack, results, sim, request):
+    name = request.node.name
+    results.scenario(name)
+    stack = make_stack()
+    # The stages on one worker, execution on another (the README's scale-out shape), so the
+    # third outage can catch an execution hand-off waiting in its queue.
+    worker = stack.start_worker(queues="market_data,signals,risk")
+    executor = stack.start_worker(queues="execution")
+    beat = stack.start_beat()
+    pids = (worker.pid, executor.pid, beat.pid)
+    in_flight_at_kill = []
+    with driven(sim.url, period=1.5):
+        # 1. With tasks in flight: just after beat sent its first run, while it is worked on.
+        sent = sum(1 for _, line in beat.lines if "Sending due task market-data" in line)
+        wait_until(
+            lambda: (
+                sum(1 for _, line in beat.lines if "Sending due task market-data" in line) > sent
+            ),
+            15,
+            "beat to send a run",
+            every=0.02,
+        )
+        wait_until(lambda: _in_flight(stack), 5, "a task in flight", every=0.02)
+        in_flight_at_kill.append(_in_flight(stack))
+        _outage(stack, results, name, "Redis kill -9, tasks in flight")
+
+        # 2. With the workers idle: between two runs, nothing started.
+        stack.wait_recovered(time.time(), 30, "a run after the first outage")
+        wait_until(lambda: _in_flight(stack) == 0, 10, "an idle moment", every=0.05)
+        in_flight_at_kill.append(_in_flight(stack))
+        _outage(stack, results, name, "Redis kill -9, workers idle")
+        stack.wait_recovered(time.time(), 30, "the pipeline running on")
+        survived = all(p.alive for p in (worker, executor, beat))
+        survived = survived and (worker.pid, executor.pid, beat.pid) == pids
+
+        # 3. An execution hand-off lost: approved orders wait for an execution worker (it is
+        # being redeployed) when the broker dies with their message.
+        executor.stop()
+        lost_run = wait_until(lambda: stack.scalar(WAITING_ORDERS), 45, "orders waiting")
+        lost_orders = stack.scalar("SELECT count(*) FROM orders WHERE run_id = :r", r=lost_run)
+        in_flight_at_kill.append(_in_flight(stack))
+        executor = _outage(
+            stack,
+            results,
+            name,
+            "Redis kill -9, execution hand-off lost",
+            then=lambda: stack.start_worker(queues="execution"),
+        )
+        stack.wait_recovered(time.time(), 30, "the pipeline running on")
+    record(
+        results,
+        name,
+        outages=stack.redis.kills,
+        in_flight_at_kill=in_flight_at_kill,
+        worker_and_beat_survived=survived,
+        connection_lost_logged=worker.said("Connection to broker lost"),
+        hand_off_lost_run=lost_run,
+        hand_off_lost_orders=lost_orders,
+    )
+    result = finish(stack, results, name, settle_timeout=100)
+    outcome = stack.rows("SELECT status, reject_reason FROM orders WHERE run_id = :r", r=lost_run)
+    record(results, name, hand_off_lost_order_outcomes=outcome)
+
+    assert in_flight_at_kill[0] > 0 and in_flight_at_kill[1] == 0
+    assert survived, f"a worker or beat exited:\n{worker.tail()}\n{beat.tail()}"
+    assert all(o["status"] != "new" for o in outcome), outcome
+    assert_clean(result, worker.tail(30))
