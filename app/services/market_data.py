@@ -313,9 +313,7 @@ def _fetch_and_store(
     # older; a stop-loss must not wait for it). Its time stays the ticker's: a candle says
     # nothing of when its last trade was, and a frozen market must still look stale.
     kept = [
-        t
-        if t.symbol not in latest_trade
-        else replace(t, last_price=latest_trade[t.symbol])
+        t if t.symbol not in latest_trade else replace(t, last_price=latest_trade[t.symbol])
         for t in good_tickers
         if t.symbol in selected_set
     ]
