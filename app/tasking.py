@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from celery import Celery, Task
@@ -50,6 +51,8 @@ def _connect_signals(settings: Settings) -> None:
         db.dispose_after_fork()
         forget_worker_clients()
         stream_feed.forget_clients()
+        gc.collect()
+        gc.freeze()  # what start-up made is never collected: full collections stay short
 
     @celery_signals.task_prerun.connect(weak=False)
     def _record_start(task_id: str, task: Task, args: Any = (), kwargs: Any = None, **_: Any):
