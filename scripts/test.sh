@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv with the dev tools (scripts/bootstrap.sh: requirements/dev.lock) and run the
-# whole test suite (lint, unit, integration, e2e).
+# whole test suite (lint, then pytest: unit, integration, e2e, conformance, resilience).
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379;
 # override with CDB_TEST_PG_ADMIN_URL / CDB_TEST_REDIS_URL. Extra args go to pytest.
 EXTRAS="dev" source "$(dirname "$0")/bootstrap.sh"
