@@ -41,7 +41,7 @@ def market_data_run(self, trigger: str = "manual", reason: str | None = None) ->
     # The next stage runs for every finished run: even one without fresh data must let the
     # risk stage see that the data went stale. A redelivered task that finds its run done
     # sends it again while the signals of the run are not done.
-    hand_on(self, summary.id, "market_data")
+    hand_on(self, summary.id, "market_data", None if summary.signals_done else "signals")
     return summary.id
 
 

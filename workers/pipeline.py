@@ -1,7 +1,8 @@
 """Signal, risk and execution tasks: thin adapters, each handing the run id to the next stage.
 
-A stage hands on whenever the next stage's work for the run is not done — also when it was
-redelivered or re-run and found its own work done — so a lost hand-off is sent again."""
+A stage hands on whenever the next stage's work for the run was not done when it committed —
+also when it was redelivered or re-run and found its own work done — so a lost hand-off is
+sent again."""
 
 from __future__ import annotations
 
@@ -16,29 +17,28 @@ from app.faults import crash_point
 from app.services.execution import execute_run
 from app.services.risk import decide_run
 from app.services.signals import run_signals
-from app.services.stages import next_is_pending
 from workers.clock import utcnow
 from workers.policy import RETRY
 
 
-def hand_on(task: Any, run_id: int, stage: str) -> None:
+def hand_on(task: Any, run_id: int, stage: str, following: str | None) -> None:
+    """Send `following` (the stage whose mark was missing when `stage` committed), if any."""
     crash_point(f"{stage}.after_commit")
-    following = next_is_pending(db, run_id, stage)
     if following is not None:
         task.app.send_task(celeryconfig.STAGE_TASKS[following], args=[run_id])
 
 
 @shared_task(name=celeryconfig.SIGNALS_TASK, bind=True, **RETRY)
 def signals_run(self, run_id: int) -> int:
-    run_signals(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    hand_on(self, run_id, "signals")
+    result = run_signals(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
+    hand_on(self, run_id, "signals", result.next_stage)
     return run_id
 
 
 @shared_task(name=celeryconfig.RISK_TASK, bind=True, **RETRY)
 def risk_run(self, run_id: int) -> int:
-    decide_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    hand_on(self, run_id, "risk")
+    result = decide_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
+    hand_on(self, run_id, "risk", result.next_stage)
     return run_id
 
 

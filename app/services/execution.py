@@ -147,7 +147,7 @@ def execute_run(
                 ["portfolio_id", "run_id"],
                 update=False,
             )
-        mark_done(session, run_id, "execution", now)
+        mark_done(session, run, "execution", now)
         crash_point("execution.before_commit")
         ids = list(
             session.scalars(

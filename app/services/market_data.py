@@ -55,6 +55,7 @@ class RunSummary:
     rejections: list[dict[str, str]]
     error: str | None
     reused: bool = False
+    signals_done: bool = False  # a reused run's signal stage did its work already
 
     @classmethod
     def of(cls, run: MarketDataRun, reused: bool = False) -> RunSummary:
@@ -67,6 +68,7 @@ class RunSummary:
             rejections=list(run.rejections),
             error=run.error,
             reused=reused,
+            signals_done=run.signals_done_at is not None,
         )
 
 

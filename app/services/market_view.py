@@ -23,23 +23,25 @@ def _levels(raw: list) -> tuple[tuple[Decimal, Decimal], ...]:
 
 def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None:
     """The run's view of `symbol`, or None when the run stored no book or ticker for it."""
-    book = session.scalar(
-        select(BookSnapshot).where(BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol)
-    )
-    ticker = session.scalar(
-        select(TickerSnapshot).where(
+    book = session.execute(
+        select(BookSnapshot.bids, BookSnapshot.asks, BookSnapshot.fetched_at).where(
+            BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol
+        )
+    ).first()
+    ticker = session.execute(
+        select(TickerSnapshot.last_price, TickerSnapshot.close_time).where(
             TickerSnapshot.run_id == run_id, TickerSnapshot.symbol == symbol
         )
-    )
+    ).first()
     if book is None or ticker is None:
         return None
-    previous = session.scalars(
-        select(BookSnapshot)
+    previous = session.execute(
+        select(BookSnapshot.best_bid, BookSnapshot.best_ask)
         .where(BookSnapshot.symbol == symbol, BookSnapshot.run_id < run_id)
         .order_by(BookSnapshot.run_id.desc())
         .limit(SPREAD_HISTORY)
     ).all()
-    spreads = [(b.best_ask - b.best_bid) / ((b.best_ask + b.best_bid) / 2) for b in previous]
+    spreads = [(ask - bid) / ((ask + bid) / 2) for bid, ask in previous]
     qty_precision = session.scalar(
         select(Market.base_asset_precision).where(Market.symbol == symbol)
     )

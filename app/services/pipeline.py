@@ -32,8 +32,8 @@ def run_once(
         clock=clock,
         retries=retries,
     )
-    signals = run_signals(db, settings, summary.id, clock)
-    orders = decide_run(db, settings, summary.id, clock)
+    signals = run_signals(db, settings, summary.id, clock).ids
+    orders = decide_run(db, settings, summary.id, clock).ids
     fills = execute_run(db, settings, summary.id, clock)
     return {
         "run_id": summary.id,

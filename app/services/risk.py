@@ -34,7 +34,14 @@ from app.services import counters
 from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_view, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
-from app.services.stages import check_stage_message, load_run, mark_done, run_age, too_old
+from app.services.stages import (
+    StageResult,
+    check_stage_message,
+    load_run,
+    mark_done,
+    run_age,
+    too_old,
+)
 from app.services.store import upsert
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,9 @@ def decide_run(
     run_id: int,
     clock: Callable[[], datetime],
     task_id: str | None = None,
-) -> list[int]:
-    """Decide every undecided signal of the run; returns the ids of the run's orders."""
+) -> StageResult:
+    """Decide every undecided signal of the run; returns the ids of the run's orders and
+    whether execution is to be sent."""
     check_stage_message(run_id)
     limits = rules.RiskLimits.from_settings(settings)
     now = clock()
@@ -117,16 +125,16 @@ def decide_run(
             replace(locked.state, day=state.day, day_start_equity=state.day_start_equity),
             now,
         )
-        mark_done(session, run_id, "risk", now)
+        following = mark_done(session, run, "risk", now)
         crash_point("risk.before_commit")
         ids = list(session.scalars(select(Order.id).where(Order.run_id == run_id)))
     log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
-    return ids
+    return StageResult(ids, following)
 
 
 def _expire_stale_run(
     session: Any, run: Any, settings: Settings, now: datetime, task_id: str | None
-) -> list[int]:
+) -> StageResult:
     """The run's data is too old by now: its undecided signals are rejected with that reason,
     and the risk state is left alone (the market is not stale, the message is late)."""
     age = run_age(run, now).total_seconds()
@@ -163,13 +171,14 @@ def _expire_stale_run(
     upsert(session, RiskDecisionRecord, rows, ["signal_id"], update=False)
     if rows:
         counters.bump(session, "risk_rejections", len(rows), layer=rules.DATA_STALENESS)
-    mark_done(session, run.id, "risk", now)
+    following = mark_done(session, run, "risk", now)
     if rows:
         log.warning(
             "stale run: signals rejected",
             extra={"run_id": run.id, "signals": len(rows), "age_seconds": round(age, 1)},
         )
-    return list(session.scalars(select(Order.id).where(Order.run_id == run.id)))
+    ids = session.scalars(select(Order.id).where(Order.run_id == run.id))
+    return StageResult(list(ids), following)
 
 
 def _signal(r: SignalRecord) -> Signal:

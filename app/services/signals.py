@@ -33,7 +33,14 @@ from app.models import Evaluation as EvaluationRecord
 from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
 from app.services.portfolio import active_portfolio, held_positions
-from app.services.stages import check_stage_message, load_run, mark_done, run_age, too_old
+from app.services.stages import (
+    StageResult,
+    check_stage_message,
+    load_run,
+    mark_done,
+    run_age,
+    too_old,
+)
 from app.services.store import upsert
 from app.services.universe import snapshot_of_run, view_at
 
@@ -59,8 +66,9 @@ def run_signals(
     run_id: int,
     clock: Callable[[], datetime],
     task_id: str | None = None,
-) -> list[int]:
-    """Evaluate the strategy for the run's symbols and held positions; returns signal ids.
+) -> StageResult:
+    """Evaluate the strategy for the run's symbols and held positions; returns the run's
+    signal ids and whether risk is to be sent.
 
     Every evaluated symbol leaves an evaluation (why it did or did not signal); a signal
     exists at most once per run and symbol. Idempotent: a repeat finds both in place.
@@ -167,7 +175,7 @@ def run_signals(
             .values(evaluation_counts=dict(counts))
         )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
-        mark_done(session, run_id, "signals", now)
+        following = mark_done(session, run, "signals", now)
         crash_point("signals.before_commit")
         ids = list(
             session.scalars(
@@ -180,10 +188,10 @@ def run_signals(
         "signals generated",
         extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(counts)},
     )
-    return ids
+    return StageResult(ids, following)
 
 
-def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> list[int]:
+def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> StageResult:
     """A run whose data is too old by now: no strategy and no stop-loss from its prices. Its
     symbols are recorded as not evaluated, and the stage is done."""
     age = run_age(run, now).total_seconds()
@@ -199,13 +207,12 @@ def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> lis
         for symbol in run.stored_symbols
     ]
     upsert(session, EvaluationRecord, rows, ["run_id", "symbol"], update=False)
-    mark_done(session, run.id, "signals", now)
+    following = mark_done(session, run, "signals", now)
     log.warning("stale run: no signals", extra={"run_id": run.id, "age_seconds": round(age, 1)})
-    return list(
-        session.scalars(
-            select(SignalRecord.id).where(SignalRecord.run_id == run.id).order_by(SignalRecord.id)
-        )
+    ids = session.scalars(
+        select(SignalRecord.id).where(SignalRecord.run_id == run.id).order_by(SignalRecord.id)
     )
+    return StageResult(list(ids), following)
 
 
 def _stop_loss_evaluation(signal: Signal, state: PortfolioState, limits: RiskLimits) -> Evaluation:
@@ -255,16 +262,24 @@ def _recent_klines(session: Any, symbols: list[str], settings: Settings) -> dict
     if newest is None:
         return {}
     since = newest - timedelta(seconds=KLINE_INTERVALS[settings.interval] * (limit + 1))
-    rows = session.scalars(
-        select(Kline).where(*of_symbols, Kline.open_time >= since).order_by(Kline.open_time)
-    ).all()
-    out: dict[str, list] = {}
-    for r in rows:
-        out.setdefault(r.symbol, []).append(
-            dm.Kline(
-                r.open_time, r.open, r.high, r.low, r.close, r.volume, r.close_time, r.quote_volume
-            )
+    rows = session.execute(
+        select(
+            Kline.symbol,
+            Kline.open_time,
+            Kline.open,
+            Kline.high,
+            Kline.low,
+            Kline.close,
+            Kline.volume,
+            Kline.close_time,
+            Kline.quote_volume,
         )
+        .where(*of_symbols, Kline.open_time >= since)
+        .order_by(Kline.open_time)
+    )
+    out: dict[str, list] = {}
+    for symbol, *candle in rows:
+        out.setdefault(symbol, []).append(dm.Kline(*candle))
     return {symbol: candles[-limit:] for symbol, candles in out.items()}
 
 

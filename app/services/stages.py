@@ -1,25 +1,32 @@
 """What every pipeline stage does first with the run id it was handed, and how it hands on.
 
 Each later stage marks its run when its work is committed (`mark_done`, in the stage's own
-transaction); a stage that ran — first time, redelivered or re-run by hand — sends the next
-one whenever that one's mark is missing (`next_is_pending`). Repeats are harmless: every
-stage is idempotent by its keys.
+transaction, which also says whether the next stage's mark is still missing); a stage that
+ran — first time, redelivered or re-run by hand — sends the next one after its commit
+whenever that mark was missing. The mark is read in the same transaction: a read that is a
+moment old can only see a mark missing that was just set, which sends a harmless repeat
+(every stage is idempotent by its keys), never skip a hand-off.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from app.events import validate
-from app.extensions import Database
 from app.models import MarketDataRun
 from app.models.runs import STAGE_MARKS
 
 STAGES = ("market_data", "signals", "risk", "execution")
 NEXT = {"market_data": "signals", "signals": "risk", "risk": "execution"}
+
+
+class StageResult(NamedTuple):
+    ids: list[int]  # what the stage's work for the run is: its signals, orders or fills
+    next_stage: str | None  # the stage to send next (see mark_done), or None
 
 
 class UnknownRunError(LookupError):
@@ -31,32 +38,37 @@ def check_stage_message(run_id: object) -> None:
     validate("stage_message", {"run_id": run_id})
 
 
+# What a stage reads of its run: its times, what it stored and refused, and the marks (the
+# screened list, parameters and retries can be long, and no stage needs them).
+_STAGE_COLUMNS = (
+    MarketDataRun.started_at,
+    MarketDataRun.finished_at,
+    MarketDataRun.stored_symbols,
+    MarketDataRun.rejections,
+    *(getattr(MarketDataRun, mark) for mark in STAGE_MARKS.values()),
+)
+
+
 def load_run(session: Session, run_id: int) -> MarketDataRun:
-    run = session.get(MarketDataRun, run_id)
+    run = session.get(MarketDataRun, run_id, options=[load_only(*_STAGE_COLUMNS)])
     if run is None:
         raise UnknownRunError(f"market-data run {run_id} does not exist")
     return run
 
 
-def mark_done(session: Session, run_id: int, stage: str, now: datetime) -> None:
-    """Record that `stage` finished its work for the run (the first time counts)."""
+def mark_done(session: Session, run: MarketDataRun, stage: str, now: datetime) -> str | None:
+    """Record that `stage` finished its work for the run (the first time counts); returns the
+    stage to send next when its work for the run is not done yet, else None."""
     column = getattr(MarketDataRun, STAGE_MARKS[stage])
     session.execute(
         update(MarketDataRun)
-        .where(MarketDataRun.id == run_id, column.is_(None))
+        .where(MarketDataRun.id == run.id, column.is_(None))
         .values({STAGE_MARKS[stage]: now})
+        .execution_options(synchronize_session=False)
     )
-
-
-def next_is_pending(db: Database, run_id: int, stage: str) -> str | None:
-    """The stage after `stage` when its work for the run is not done yet, else None."""
     following = NEXT.get(stage)
-    if following is None:
+    if following is None or getattr(run, STAGE_MARKS[following]) is not None:
         return None
-    with db.transaction() as session:
-        run = session.get(MarketDataRun, run_id)
-        if run is None or getattr(run, STAGE_MARKS[following]) is not None:
-            return None
     return following
 
 

@@ -92,6 +92,11 @@ def _start_statement(dialect: str) -> Any:
     )
 
 
+# The runs this process started and recorded, by task id: (name, started_at), so their end
+# is one UPDATE instead of a read and an update.
+_started: dict[str, tuple[str, datetime]] = {}
+
+
 def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
     """The start of a task run: one statement and a commit (it runs for every task)."""
     row = _start_row(task, task_id, args, kwargs, datetime.now(UTC))
@@ -100,7 +105,8 @@ def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) 
         with db.engine.begin() as conn:
             conn.execute(_start_statement(conn.dialect.name), row)
 
-    _with_retries("start", task_id, write)
+    if _with_retries("start", task_id, write):
+        _started[task_id] = (row["name"], row["started_at"])
 
 
 def record_end(
@@ -122,8 +128,37 @@ def record_end(
     now = datetime.now(UTC)
     table = TaskRun.__table__
     columns = (table.c.name, table.c.started_at, table.c.finished_at, table.c.state)
+    started = _started.pop(task_id, None)
+
+    def finish_started() -> bool:
+        """The usual end of a run this process started: one UPDATE of the unfinished row."""
+        name, started_at = started  # type: ignore[misc]
+        values: dict[str, Any] = {
+            "finished_at": now,
+            "runtime_ms": int((now - started_at).total_seconds() * 1000),
+            "state": state
+            if error is not None
+            else case((table.c.state == "FAILURE", table.c.state), else_=state),
+        }
+        if result is not None:
+            values["result"] = json.dumps(result, default=str)[:2000]
+        if error is not None:
+            values["error"], values["traceback"] = error[:4000], (traceback or "")[:20000]
+        with db.engine.begin() as conn:
+            updated = conn.execute(
+                update(table)
+                .where(table.c.task_id == task_id, table.c.finished_at.is_(None))
+                .values(**values)
+            )
+            if updated.rowcount != 1:
+                return False  # not there, or ended already (a failure is reported twice)
+            if ran:
+                observe_task_end(conn, name, started_at, now)
+        return True
 
     def write() -> None:
+        if started is not None and finish_started():
+            return
         with db.engine.begin() as conn:
             row = conn.execute(select(*columns).where(table.c.task_id == task_id)).first()
             if row is None:
