@@ -124,7 +124,7 @@ def execute_run(
         state = roll_day(mark_to_market(state, prices), now)
         risk, alerts = rules.check_state(state, risk, limits, now)
         store_alerts(session, alerts, source="execution", run_id=run_id)
-        save_state(session, locked.row, state, now, stops)
+        save_state(session, locked, state, now, stops)
         save_risk(locked.row, risk)
         if not too_old(run, now, settings.data_stale_timeout_sec):
             # The run's first snapshot stands: a late re-run never overwrites it, and a run

@@ -23,17 +23,22 @@ def _levels(raw: list) -> tuple[tuple[Decimal, Decimal], ...]:
 
 def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None:
     """The run's view of `symbol`, or None when the run stored no book or ticker for it."""
-    book = session.execute(
-        select(BookSnapshot.bids, BookSnapshot.asks, BookSnapshot.fetched_at).where(
-            BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol
+    stored = session.execute(
+        select(
+            BookSnapshot.bids,
+            BookSnapshot.asks,
+            BookSnapshot.fetched_at,
+            TickerSnapshot.last_price,
+            TickerSnapshot.close_time,
         )
-    ).first()
-    ticker = session.execute(
-        select(TickerSnapshot.last_price, TickerSnapshot.close_time).where(
-            TickerSnapshot.run_id == run_id, TickerSnapshot.symbol == symbol
+        .join(
+            TickerSnapshot,
+            (TickerSnapshot.run_id == BookSnapshot.run_id)
+            & (TickerSnapshot.symbol == BookSnapshot.symbol),
         )
+        .where(BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol)
     ).first()
-    if book is None or ticker is None:
+    if stored is None:  # no book or no ticker in this run
         return None
     previous = session.execute(
         select(BookSnapshot.best_bid, BookSnapshot.best_ask)
@@ -42,15 +47,14 @@ def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None
         .limit(SPREAD_HISTORY)
     ).all()
     spreads = [(ask - bid) / ((ask + bid) / 2) for bid, ask in previous]
-    qty_precision = session.scalar(
-        select(Market.base_asset_precision).where(Market.symbol == symbol)
-    )
+    market = session.get(Market, symbol)  # symbol_rules finds it in the session afterwards
+    qty_precision = None if market is None else market.base_asset_precision
     return MarketView(
         symbol=symbol,
-        last_price=ticker.last_price,
-        bids=_levels(book.bids),
-        asks=_levels(book.asks),
-        data_time=min(ticker.close_time, book.fetched_at),
+        last_price=stored.last_price,
+        bids=_levels(stored.bids),
+        asks=_levels(stored.asks),
+        data_time=min(stored.close_time, stored.fetched_at),
         typical_spread_pct=median(spreads) if len(spreads) >= 3 else None,
         qty_step=None if qty_precision is None else Decimal(1).scaleb(-qty_precision),
     )

@@ -24,6 +24,7 @@ class Locked:
     state: PortfolioState
     risk: RiskState
     stops: dict[str, object]
+    records: dict[str, PositionRecord]  # the position rows, loaded under the lock
 
 
 def active_portfolio(session: Session) -> Portfolio | None:
@@ -114,7 +115,13 @@ def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locke
         breaker_trips=row.breaker_trips,
         stale_paused=row.stale_paused,
     )
-    return Locked(row=row, state=state, risk=risk, stops={r.symbol: r.stop_price for r in records})
+    return Locked(
+        row=row,
+        state=state,
+        risk=risk,
+        stops={r.symbol: r.stop_price for r in records},
+        records={r.symbol: r for r in records},
+    )
 
 
 def save_risk(row: Portfolio, risk: RiskState) -> None:
@@ -128,12 +135,14 @@ def save_risk(row: Portfolio, risk: RiskState) -> None:
 
 def save_state(
     session: Session,
-    row: Portfolio,
+    locked: Locked,
     state: PortfolioState,
     now: datetime,
     stops: dict[str, object] | None = None,
 ) -> None:
-    """Write cash, PnL, the day and every position back (positions that closed are deleted)."""
+    """Write cash, PnL, the day and every position back (positions that closed are deleted;
+    a position's row is written only when it changed)."""
+    row = locked.row
     row.cash = state.cash
     row.realized_pnl = state.realized_pnl
     row.fees_paid = state.fees_paid
@@ -141,17 +150,11 @@ def save_state(
         row.day = state.day
     if state.day_start_equity is not None:
         row.day_start_equity = state.day_start_equity
-    existing = {
-        r.symbol: r
-        for r in session.scalars(
-            select(PositionRecord).where(PositionRecord.portfolio_id == row.id)
-        )
-    }
-    for symbol, record in existing.items():
+    for symbol, record in locked.records.items():
         if symbol not in state.positions:
             session.delete(record)
     for symbol, position in state.positions.items():
-        record = existing.get(symbol)
+        record = locked.records.get(symbol)
         if record is None:
             record = PositionRecord(
                 portfolio_id=row.id,
@@ -164,9 +167,15 @@ def save_state(
                 updated_at=now,
             )
             session.add(record)
-        record.qty = position.qty
-        record.avg_entry = position.avg_entry
-        record.last_price = position.last_price
-        record.updated_at = now
+        values = {
+            "qty": position.qty,
+            "avg_entry": position.avg_entry,
+            "last_price": position.last_price,
+        }
         if stops and symbol in stops:
-            record.stop_price = stops[symbol]  # type: ignore[assignment]
+            values["stop_price"] = stops[symbol]
+        changed = {name: v for name, v in values.items() if getattr(record, name) != v}
+        for name, value in changed.items():
+            setattr(record, name, value)
+        if changed:
+            record.updated_at = now

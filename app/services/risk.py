@@ -121,7 +121,7 @@ def decide_run(
         save_risk(locked.row, risk)
         save_state(
             session,
-            locked.row,
+            locked,
             replace(locked.state, day=state.day, day_start_equity=state.day_start_equity),
             now,
         )
