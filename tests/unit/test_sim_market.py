@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -263,19 +262,17 @@ def test_ticker_price_and_avg_price(market: SimulatedMarket) -> None:
     assert abs(Decimal(avg["price"]) / last - 1) < Decimal("0.05")
 
 
-def test_performance_of_all_tickers() -> None:
-    """The all-symbols 24h ticker of a 2,500-symbol market, warm: well within 300 ms."""
+def test_all_tickers_of_a_2500_symbol_market() -> None:
+    """Every symbol of a 2,500-symbol market has its 24h ticker, cold and warm (how fast is
+    measured by `cdb bench`'s universe section, not here)."""
     m = SimulatedMarket(2500, 1)
-
-    def all_tickers(now: int) -> float:
-        start = time.perf_counter()
-        json.dumps([m.ticker_24h(s, now) for s in m.symbols])
-        return time.perf_counter() - start
-
-    all_tickers(NOW)  # cold: every symbol's last 25 hours of trades
-    warm = min(all_tickers(NOW + k * 1000) for k in range(1, 4))
-    assert warm < 0.3
     assert len(m.symbols) == 2500 + len([s for s in m.symbols if not s.endswith("USDT")])
+    cold = [m.ticker_24h(s, NOW) for s in m.symbols]
+    warm = [m.ticker_24h(s, NOW + 1000) for s in m.symbols]
+    for tickers in (cold, warm):
+        assert [t["symbol"] for t in tickers] == m.symbols
+        assert all(Decimal(t["lastPrice"]) > 0 for t in tickers)
+    json.dumps(warm)
 
 
 # ---- order book ----------------------------------------------------------------------------
