@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from statistics import median
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
@@ -47,8 +47,9 @@ def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None
         .limit(SPREAD_HISTORY)
     ).all()
     spreads = [(ask - bid) / ((ask + bid) / 2) for bid, ask in previous]
-    market = session.get(Market, symbol)  # symbol_rules finds it in the session afterwards
-    qty_precision = None if market is None else market.base_asset_precision
+    qty_precision = session.scalar(
+        select(Market.base_asset_precision).where(Market.symbol == symbol)
+    )
     return MarketView(
         symbol=symbol,
         last_price=stored.last_price,
@@ -75,25 +76,28 @@ def symbol_rules(session: Session, symbol: str) -> SymbolRules | None:
     )
 
 
+_LATEST_PRICES = select(LatestTicker.symbol, LatestTicker.last_price).where(
+    LatestTicker.symbol.in_(bindparam("symbols", expanding=True))
+)
+_NEWEST_DATA_TIME = (
+    select(MarketDataRun.data_time)
+    .where(MarketDataRun.data_time.is_not(None))
+    .order_by(MarketDataRun.id.desc())
+    .limit(1)
+)
+
+
 def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
     """The newest stored last price of each symbol: one indexed lookup in latest_tickers,
     however many runs are stored."""
     if not symbols:
         return {}
-    rows = session.execute(
-        select(LatestTicker.symbol, LatestTicker.last_price).where(LatestTicker.symbol.in_(symbols))
-    )
-    return dict(rows.all())
+    return dict(session.execute(_LATEST_PRICES, {"symbols": symbols}).all())
 
 
 def newest_data_time(session: Session) -> datetime | None:
     """When the newest stored market data was current (the newest run's data time)."""
-    return session.scalar(
-        select(MarketDataRun.data_time)
-        .where(MarketDataRun.data_time.is_not(None))
-        .order_by(MarketDataRun.id.desc())
-        .limit(1)
-    )
+    return session.scalar(_NEWEST_DATA_TIME)
 
 
 def precisions(session: Session, symbols: Iterable[str]) -> dict[str, Precision]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ScalarSelect, func, select, update
+from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,6 +69,14 @@ def open_account(session: Session, settings: Settings, now: datetime) -> Portfol
     return row
 
 
+# Built once: every risk and execution task runs them.
+_LOCK = update(Portfolio).where(Portfolio.active.is_(True)).values(updated_at=bindparam("now"))
+_ACTIVE = (
+    select(Portfolio).where(Portfolio.active.is_(True)).execution_options(populate_existing=True)
+)
+_POSITIONS = select(PositionRecord).where(PositionRecord.portfolio_id == bindparam("portfolio_id"))
+
+
 def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locked:
     """Take the active account's write lock for the rest of the transaction and load it.
 
@@ -78,9 +86,7 @@ def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locke
     opened; the partial unique index lets only one of two racing transactions do that.
     """
     for _ in range(LOCK_ATTEMPTS):
-        taken = session.execute(
-            update(Portfolio).where(Portfolio.active.is_(True)).values(updated_at=now)
-        )
+        taken = session.execute(_LOCK, {"now": now})
         if taken.rowcount:
             break
         try:
@@ -91,14 +97,8 @@ def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locke
         break
     else:
         raise RuntimeError("could not lock the active paper account")
-    row = session.scalars(
-        select(Portfolio)
-        .where(Portfolio.active.is_(True))
-        .execution_options(populate_existing=True)
-    ).one()
-    records = session.scalars(
-        select(PositionRecord).where(PositionRecord.portfolio_id == row.id)
-    ).all()
+    row = session.scalars(_ACTIVE).one()
+    records = session.scalars(_POSITIONS, {"portfolio_id": row.id}).all()
     state = PortfolioState(
         cash=row.cash,
         positions={r.symbol: Position(r.symbol, r.qty, r.avg_entry, r.last_price) for r in records},

@@ -11,10 +11,10 @@ moment old can only see a mark missing that was just set, which sends a harmless
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from app.events import validate
 from app.models import MarketDataRun
@@ -39,49 +39,53 @@ def check_stage_message(run_id: object) -> None:
 
 
 # What a stage reads of its run: its times, what it stored and refused, and the marks (the
-# screened list, parameters and retries can be long, and no stage needs them).
-_STAGE_COLUMNS = (
+# screened list, parameters and retries can be long, and no stage needs them). Built once:
+# these run in every stage.
+_LOAD_RUN = select(
+    MarketDataRun.id,
     MarketDataRun.started_at,
     MarketDataRun.finished_at,
     MarketDataRun.stored_symbols,
     MarketDataRun.rejections,
     *(getattr(MarketDataRun, mark) for mark in STAGE_MARKS.values()),
-)
+).where(MarketDataRun.id == bindparam("run_id"))
+_MARK_DONE = {
+    stage: update(MarketDataRun)
+    .where(MarketDataRun.id == bindparam("run_id"), getattr(MarketDataRun, mark).is_(None))
+    .values({mark: bindparam("now")})
+    .execution_options(synchronize_session=False)
+    for stage, mark in STAGE_MARKS.items()
+}
 
 
-def load_run(session: Session, run_id: int) -> MarketDataRun:
-    run = session.get(MarketDataRun, run_id, options=[load_only(*_STAGE_COLUMNS)])
+def load_run(session: Session, run_id: int) -> Row[Any]:
+    """The run's row as a stage needs it (attributes named as on MarketDataRun)."""
+    run = session.execute(_LOAD_RUN, {"run_id": run_id}).first()
     if run is None:
         raise UnknownRunError(f"market-data run {run_id} does not exist")
     return run
 
 
-def mark_done(session: Session, run: MarketDataRun, stage: str, now: datetime) -> str | None:
+def mark_done(session: Session, run: Any, stage: str, now: datetime) -> str | None:
     """Record that `stage` finished its work for the run (the first time counts); returns the
     stage to send next when its work for the run is not done yet, else None."""
-    column = getattr(MarketDataRun, STAGE_MARKS[stage])
-    session.execute(
-        update(MarketDataRun)
-        .where(MarketDataRun.id == run.id, column.is_(None))
-        .values({STAGE_MARKS[stage]: now})
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_MARK_DONE[stage], {"run_id": run.id, "now": now})
     following = NEXT.get(stage)
     if following is None or getattr(run, STAGE_MARKS[following]) is not None:
         return None
     return following
 
 
-def data_time(run: MarketDataRun) -> datetime:
+def data_time(run: Any) -> datetime:
     """When the run's market data was current: when the run finished fetching it."""
     return run.finished_at or run.started_at
 
 
-def run_age(run: MarketDataRun, now: datetime) -> timedelta:
+def run_age(run: Any, now: datetime) -> timedelta:
     return now - data_time(run)
 
 
-def too_old(run: MarketDataRun, now: datetime, limit_sec: int) -> bool:
+def too_old(run: Any, now: datetime, limit_sec: int) -> bool:
     """A run whose data is older than DATA_STALE_TIMEOUT_SEC: nothing is decided or filled
     from it any more (a late redelivery must not trade on old prices)."""
     return run_age(run, now) > timedelta(seconds=limit_sec)
