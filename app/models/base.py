@@ -40,6 +40,13 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # PostgreSQL's NUMERIC arrives from psycopg as an exact Decimal already: nothing to
+        # convert (a call per value adds up over thousands of candles).
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps; naive datetimes are refused on the way in."""
