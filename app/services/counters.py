@@ -49,8 +49,11 @@ def bump_many(session: Session, family: str, items: Iterable[tuple[dict[str, str
 
 
 def order_moved(session: Session, order: Order, old_status: str, new_status: str) -> None:
-    moves = [({"side": order.side, "status": old_status}, -1)]
-    bump_many(session, "orders", [*moves, ({"side": order.side, "status": new_status}, 1)])
+    moves = [
+        ({"side": order.side, "status": old_status}, -1),
+        ({"side": order.side, "status": new_status}, 1),
+    ]
+    bump_many(session, "orders", moves)
 
 
 def run_moved(session: Session, old_status: str | None, new_status: str) -> None:

@@ -130,20 +130,26 @@ def record_end(
     columns = (table.c.name, table.c.started_at, table.c.finished_at, table.c.state)
     started = _started.pop(task_id, None)
 
-    def finish_started() -> bool:
-        """The usual end of a run this process started: one UPDATE of the unfinished row."""
-        name, started_at = started  # type: ignore[misc]
+    def end_values(started_at: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {
             "finished_at": now,
             "runtime_ms": int((now - started_at).total_seconds() * 1000),
-            "state": state
-            if error is not None
-            else case((table.c.state == "FAILURE", table.c.state), else_=state),
         }
         if result is not None:
             values["result"] = json.dumps(result, default=str)[:2000]
         if error is not None:
             values["error"], values["traceback"] = error[:4000], (traceback or "")[:20000]
+        return values
+
+    def finish_started() -> bool:
+        """The usual end of a run this process started: one UPDATE of the unfinished row."""
+        name, started_at = started  # type: ignore[misc]
+        values = end_values(started_at)
+        values["state"] = (  # a recorded FAILURE stays one unless this end brings the error
+            state
+            if error is not None
+            else case((table.c.state == "FAILURE", table.c.state), else_=state)
+        )
         with db.engine.begin() as conn:
             updated = conn.execute(
                 update(table)
@@ -168,16 +174,9 @@ def record_end(
                 conn.execute(_start_statement(conn.dialect.name), start)
                 row = (start["name"], now, None, "STARTED")
             name, started_at, finished_at, old_state = row
-            values: dict[str, Any] = {
-                "finished_at": now,
-                "runtime_ms": int((now - started_at).total_seconds() * 1000),
-            }
+            values = end_values(started_at)
             if error is not None or old_state != "FAILURE":
                 values["state"] = state
-            if result is not None:
-                values["result"] = json.dumps(result, default=str)[:2000]
-            if error is not None:
-                values["error"], values["traceback"] = error[:4000], (traceback or "")[:20000]
             conn.execute(update(table).where(table.c.task_id == task_id).values(**values))
             if ran and finished_at is None:  # a failure is reported twice: count it once
                 observe_task_end(conn, name, started_at, now)
