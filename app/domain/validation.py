@@ -104,6 +104,16 @@ def kline_faults(klines: Sequence[Kline]) -> list[str]:
 
 
 def _kline_faults(kline: Kline, previous: datetime | None, now: datetime | None) -> list[str]:
+    prices = (kline.open, kline.high, kline.low, kline.close)
+    sound = (
+        all(p is not None and p.is_finite() and p > 0 for p in prices)
+        and kline.low <= min(kline.open, kline.close) <= max(kline.open, kline.close) <= kline.high
+        and (kline.volume is None or (kline.volume.is_finite() and kline.volume >= 0))
+        and (previous is None or kline.open_time > previous)
+        and (now is None or kline.open_time <= now + CLOCK_SKEW)
+    )
+    if sound:  # the usual case, checked without building the labels of the reasons
+        return []
     label = f"kline {kline.open_time.isoformat()}"
     faults = [
         reason

@@ -13,6 +13,7 @@ fault suite's audit compares them with the tables themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,12 +49,31 @@ def bump_many(session: Session, family: str, items: Iterable[tuple[dict[str, str
     increment(session, Counter, rows, ["family", "labels"])
 
 
-def order_moved(session: Session, order: Order, old_status: str, new_status: str) -> None:
-    moves = [
-        ({"side": order.side, "status": old_status}, -1),
-        ({"side": order.side, "status": new_status}, 1),
-    ]
-    bump_many(session, "orders", moves)
+class Tally:
+    """Bumps gathered while a stage works, written in one statement at its end (inside the
+    same transaction as what they count)."""
+
+    def __init__(self) -> None:
+        self._deltas: dict[tuple[str, str], int] = {}
+
+    def add(self, family: str, delta: int = 1, **values: str) -> None:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown counter family {family!r}")
+        key = (family, labels(**values))
+        self._deltas[key] = self._deltas.get(key, 0) + delta
+
+    def order_moved(self, order: Any, old_status: str, new_status: str) -> None:
+        self.add("orders", -1, side=order.side, status=old_status)
+        self.add("orders", 1, side=order.side, status=new_status)
+
+    def write(self, session: Session) -> None:
+        rows = [
+            {"family": family, "labels": key, "value": delta}
+            for (family, key), delta in self._deltas.items()
+            if delta
+        ]
+        increment(session, Counter, rows, ["family", "labels"])
+        self._deltas.clear()
 
 
 def run_moved(session: Session, old_status: str | None, new_status: str) -> None:

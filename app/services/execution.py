@@ -21,7 +21,7 @@ from app.faults import crash_point
 from app.models import EquitySnapshot, FillRecord, Order
 from app.services import counters
 from app.services.alerts import store_alerts
-from app.services.market_view import latest_prices, market_view, symbol_rules
+from app.services.market_view import latest_prices, market_and_rules
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.stages import check_stage_message, load_run, mark_done, too_old
 from app.services.store import upsert
@@ -50,6 +50,7 @@ def execute_run(
         run = load_run(session, run_id)
         locked = lock_portfolio(session, settings, now)
         state, risk, stops = locked.state, locked.risk, dict(locked.stops)
+        tally = counters.Tally()
         orders = session.scalars(
             select(Order)
             .where(
@@ -58,8 +59,7 @@ def execute_run(
             .order_by(Order.id)
         ).all()
         for order in orders:
-            market = market_view(session, run_id, order.symbol)
-            rules_ = symbol_rules(session, order.symbol)
+            market, rules_ = market_and_rules(session, run_id, order.symbol)
             side = Side(order.side)
             try:
                 if market is None or rules_ is None:
@@ -79,10 +79,10 @@ def execute_run(
                     size = min(size, payable)
                 fill = broker.market_order(order.symbol, side, size, market, rules_)
             except OrderExpired as expired:
-                expire_order(session, order, str(expired), now)
+                expire_order(tally, order, str(expired), now)
                 continue
             except OrderRejected as rejected:
-                _reject(session, order, rejected, run_id, now)
+                _reject(session, tally, order, rejected, run_id, now)
                 if rejected.reason == "slippage":
                     risk, alerts = rules.trip_breaker(risk, limits, now, rejected.detail)
                     store_alerts(session, alerts, source="execution", run_id=run_id)
@@ -110,8 +110,8 @@ def execute_run(
                 update=False,
             )
             order.status, order.updated_at = "filled", now
-            counters.order_moved(session, order, "new", "filled")
-            counters.bump(session, "fills", side=order.side)
+            tally.order_moved(order, "new", "filled")
+            tally.add("fills", side=order.side)
             if side is Side.BUY:
                 stops[order.symbol] = rules.stop_price(
                     state.positions[order.symbol].avg_entry, limits
@@ -125,7 +125,7 @@ def execute_run(
         risk, alerts = rules.check_state(state, risk, limits, now)
         store_alerts(session, alerts, source="execution", run_id=run_id)
         save_state(session, locked, state, now, stops)
-        save_risk(locked.row, risk)
+        save_risk(locked.row, risk, now)
         if not too_old(run, now, settings.data_stale_timeout_sec):
             # The run's first snapshot stands: a late re-run never overwrites it, and a run
             # too old by now takes none (newer runs have their own).
@@ -147,6 +147,7 @@ def execute_run(
                 ["portfolio_id", "run_id"],
                 update=False,
             )
+        tally.write(session)
         mark_done(session, run, "execution", now)
         crash_point("execution.before_commit")
         ids = list(
@@ -191,17 +192,24 @@ class OrderExpired(Exception):
     """The order can no longer be filled: the data it would be filled against is too old."""
 
 
-def expire_order(session: Any, order: Order, reason: str, now: datetime) -> None:
+def expire_order(tally: counters.Tally, order: Order, reason: str, now: datetime) -> None:
     order.status, order.updated_at = "expired", now
-    counters.order_moved(session, order, "new", "expired")
+    tally.order_moved(order, "new", "expired")
     order.reject_reason = f"expired: {reason}"
     validate("order_result", result_payload(order.id, "EXPIRED", None, Decimal(0), now, reason))
     log.warning("order expired", extra={"order_id": order.id, "reason": order.reject_reason})
 
 
-def _reject(session, order: Order, rejected: OrderRejected, run_id: int, now: datetime) -> None:
+def _reject(
+    session: Any,
+    tally: counters.Tally,
+    order: Order,
+    rejected: OrderRejected,
+    run_id: int,
+    now: datetime,
+) -> None:
     order.status, order.updated_at = "rejected", now
-    counters.order_moved(session, order, "new", "rejected")
+    tally.order_moved(order, "new", "rejected")
     order.reject_reason = f"{rejected.reason}: {rejected.detail}"
     validate(
         "order_result",

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from statistics import median
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
@@ -21,36 +22,58 @@ def _levels(raw: list) -> tuple[tuple[Decimal, Decimal], ...]:
     return tuple((Decimal(p), Decimal(q)) for p, q in raw)
 
 
+# The run's book and ticker of a symbol with the symbol's rules (outer-joined: a symbol
+# without rules still has a view), and the spreads of its previous books. Built once: risk
+# runs them for every signal, execution for every order.
+_STORED = (
+    select(
+        BookSnapshot.bids,
+        BookSnapshot.asks,
+        BookSnapshot.fetched_at,
+        TickerSnapshot.last_price,
+        TickerSnapshot.close_time,
+        Market.symbol.label("rules_symbol"),
+        Market.base_asset_precision,
+        Market.quote_asset_precision,
+        Market.min_qty,
+        Market.min_notional,
+        Market.taker_commission,
+        Market.maker_commission,
+    )
+    .join(
+        TickerSnapshot,
+        (TickerSnapshot.run_id == BookSnapshot.run_id)
+        & (TickerSnapshot.symbol == BookSnapshot.symbol),
+    )
+    .outerjoin(Market, Market.symbol == BookSnapshot.symbol)
+    .where(BookSnapshot.run_id == bindparam("run_id"), BookSnapshot.symbol == bindparam("symbol"))
+)
+_PREVIOUS_BOOKS = (
+    select(BookSnapshot.best_bid, BookSnapshot.best_ask)
+    .where(BookSnapshot.symbol == bindparam("symbol"), BookSnapshot.run_id < bindparam("run_id"))
+    .order_by(BookSnapshot.run_id.desc())
+    .limit(SPREAD_HISTORY)
+)
+
+
 def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None:
     """The run's view of `symbol`, or None when the run stored no book or ticker for it."""
-    stored = session.execute(
-        select(
-            BookSnapshot.bids,
-            BookSnapshot.asks,
-            BookSnapshot.fetched_at,
-            TickerSnapshot.last_price,
-            TickerSnapshot.close_time,
-        )
-        .join(
-            TickerSnapshot,
-            (TickerSnapshot.run_id == BookSnapshot.run_id)
-            & (TickerSnapshot.symbol == BookSnapshot.symbol),
-        )
-        .where(BookSnapshot.run_id == run_id, BookSnapshot.symbol == symbol)
-    ).first()
+    return market_and_rules(session, run_id, symbol)[0]
+
+
+def market_and_rules(
+    session: Session, run_id: int, symbol: str
+) -> tuple[MarketView | None, SymbolRules | None]:
+    """The run's view of `symbol` and the symbol's rules: (None, None) when the run stored
+    no book or ticker for it, and no rules when the symbol has none stored."""
+    keys = {"run_id": run_id, "symbol": symbol}
+    stored = session.execute(_STORED, keys).first()
     if stored is None:  # no book or no ticker in this run
-        return None
-    previous = session.execute(
-        select(BookSnapshot.best_bid, BookSnapshot.best_ask)
-        .where(BookSnapshot.symbol == symbol, BookSnapshot.run_id < run_id)
-        .order_by(BookSnapshot.run_id.desc())
-        .limit(SPREAD_HISTORY)
-    ).all()
+        return None, None
+    previous = session.execute(_PREVIOUS_BOOKS, keys).all()
     spreads = [(ask - bid) / ((ask + bid) / 2) for bid, ask in previous]
-    qty_precision = session.scalar(
-        select(Market.base_asset_precision).where(Market.symbol == symbol)
-    )
-    return MarketView(
+    qty_precision = stored.base_asset_precision
+    view = MarketView(
         symbol=symbol,
         last_price=stored.last_price,
         bids=_levels(stored.bids),
@@ -59,20 +82,20 @@ def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None
         typical_spread_pct=median(spreads) if len(spreads) >= 3 else None,
         qty_step=None if qty_precision is None else Decimal(1).scaleb(-qty_precision),
     )
+    return view, _rules(symbol, stored)
 
 
-def symbol_rules(session: Session, symbol: str) -> SymbolRules | None:
-    market = session.get(Market, symbol)
-    if market is None:
+def _rules(symbol: str, row: Row[Any]) -> SymbolRules | None:
+    if row.rules_symbol is None:
         return None
     return SymbolRules(
         symbol=symbol,
-        qty_precision=market.base_asset_precision,
-        price_precision=market.quote_asset_precision,
-        min_qty=market.min_qty or Decimal(0),
-        min_notional=market.min_notional or Decimal(0),
-        taker_fee=market.taker_commission or Decimal(0),
-        maker_fee=market.maker_commission or Decimal(0),
+        qty_precision=row.base_asset_precision,
+        price_precision=row.quote_asset_precision,
+        min_qty=row.min_qty or Decimal(0),
+        min_notional=row.min_notional or Decimal(0),
+        taker_fee=row.taker_commission or Decimal(0),
+        maker_fee=row.maker_commission or Decimal(0),
     )
 
 

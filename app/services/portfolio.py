@@ -4,7 +4,7 @@ execution run opens one with INITIAL_CAPITAL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import ScalarSelect, bindparam, func, select, update
@@ -70,34 +70,49 @@ def open_account(session: Session, settings: Settings, now: datetime) -> Portfol
 
 
 # Built once: every risk and execution task runs them.
-_LOCK = update(Portfolio).where(Portfolio.active.is_(True)).values(updated_at=bindparam("now"))
 _ACTIVE = (
     select(Portfolio).where(Portfolio.active.is_(True)).execution_options(populate_existing=True)
 )
+# PostgreSQL: one statement locks the row and loads it. SQLite has no row locks: an UPDATE
+# takes the database's write lock, then the row is read.
+_LOCK_AND_LOAD = _ACTIVE.with_for_update()
+_LOCK = (
+    update(Portfolio.__table__)
+    .where(Portfolio.__table__.c.active.is_(True))
+    .values(updated_at=bindparam("now"))
+)
 _POSITIONS = select(PositionRecord).where(PositionRecord.portfolio_id == bindparam("portfolio_id"))
+
+
+def _take_lock(session: Session, now: datetime) -> Portfolio | None:
+    """The active account's row, locked for the rest of the transaction (None: none)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalars(_LOCK_AND_LOAD).first()
+    if not session.connection().execute(_LOCK, {"now": now}).rowcount:
+        return None
+    return session.scalars(_ACTIVE).one()
 
 
 def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locked:
     """Take the active account's write lock for the rest of the transaction and load it.
 
-    The UPDATE takes a row lock on PostgreSQL and the database write lock on SQLite, so
+    A row lock (SELECT … FOR UPDATE) on PostgreSQL and the database write lock on SQLite:
     one mechanism serialises every risk and execution task, on any number of workers. When
     there is no active account yet (or it was closed while we waited for its lock), one is
     opened; the partial unique index lets only one of two racing transactions do that.
     """
     for _ in range(LOCK_ATTEMPTS):
-        taken = session.execute(_LOCK, {"now": now})
-        if taken.rowcount:
+        row = _take_lock(session, now)
+        if row is not None:
             break
         try:
             with session.begin_nested():
-                open_account(session, settings, now)
+                row = open_account(session, settings, now)
         except IntegrityError:
             continue  # another transaction opened it: lock that one
         break
     else:
         raise RuntimeError("could not lock the active paper account")
-    row = session.scalars(_ACTIVE).one()
     records = session.scalars(_POSITIONS, {"portfolio_id": row.id}).all()
     state = PortfolioState(
         cash=row.cash,
@@ -124,13 +139,17 @@ def lock_portfolio(session: Session, settings: Settings, now: datetime) -> Locke
     )
 
 
-def save_risk(row: Portfolio, risk: RiskState) -> None:
-    row.halted = risk.halted
-    row.halt_reason = risk.halt_reason
-    row.halted_at = risk.halted_at
-    row.breaker_paused_until = risk.breaker_paused_until
-    row.breaker_trips = risk.breaker_trips
-    row.stale_paused = risk.stale_paused
+def _write(row: Portfolio, values: dict[str, object], now: datetime) -> None:
+    """Set the values that changed; the row's updated_at moves only when one did."""
+    changed = {name: v for name, v in values.items() if getattr(row, name) != v}
+    for name, value in changed.items():
+        setattr(row, name, value)
+    if changed:
+        row.updated_at = now
+
+
+def save_risk(row: Portfolio, risk: RiskState, now: datetime) -> None:
+    _write(row, asdict(risk), now)
 
 
 def save_state(
@@ -141,15 +160,18 @@ def save_state(
     stops: dict[str, object] | None = None,
 ) -> None:
     """Write cash, PnL, the day and every position back (positions that closed are deleted;
-    a position's row is written only when it changed)."""
+    a row is written only when it changed)."""
     row = locked.row
-    row.cash = state.cash
-    row.realized_pnl = state.realized_pnl
-    row.fees_paid = state.fees_paid
+    values: dict[str, object] = {
+        "cash": state.cash,
+        "realized_pnl": state.realized_pnl,
+        "fees_paid": state.fees_paid,
+    }
     if state.day is not None:
-        row.day = state.day
+        values["day"] = state.day
     if state.day_start_equity is not None:
-        row.day_start_equity = state.day_start_equity
+        values["day_start_equity"] = state.day_start_equity
+    _write(row, values, now)
     for symbol, record in locked.records.items():
         if symbol not in state.positions:
             session.delete(record)

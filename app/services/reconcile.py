@@ -187,10 +187,11 @@ def _expire_stale_orders(db: Database, settings: Settings, now: datetime, report
                 Order.portfolio_id == locked.row.id,
             )
         ).all()
+        tally = counters.Tally()
         for order in orders:
             age = (now - order.created_at).total_seconds()
             expire_order(
-                session,
+                tally,
                 order,
                 f"not filled {age:.0f} s after it was approved (its execution never came; data "
                 f"older than DATA_STALE_TIMEOUT_SEC={settings.data_stale_timeout_sec} s is not "
@@ -198,6 +199,7 @@ def _expire_stale_orders(db: Database, settings: Settings, now: datetime, report
                 now,
             )
             report.orders_expired.append(order.id)
+        tally.write(session)
 
 
 def _mark_lost_tasks(db: Database, now: datetime, report: Report) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from app.config import Settings
 from app.domain import risk as rules
@@ -57,6 +57,18 @@ def verdict_dict(v: LayerVerdict) -> dict[str, Any]:
     }
 
 
+# Built once: every risk task runs them (the decisions and orders as Core inserts: no ORM
+# objects are needed after the insert).
+_INSERT_DECISION = insert(RiskDecisionRecord.__table__).returning(RiskDecisionRecord.__table__.c.id)
+_INSERT_ORDER = insert(Order.__table__)
+_RUN_ORDERS = select(Order.id).where(Order.run_id == bindparam("run_id"))
+_PENDING_ORDERS = (
+    select(Order.symbol, Order.side, Order.size, Order.est_price)
+    .where(Order.status == "new", Order.portfolio_id == bindparam("portfolio_id"))
+    .order_by(Order.id)
+)
+
+
 def decide_run(
     db: Database,
     settings: Settings,
@@ -81,6 +93,7 @@ def decide_run(
         risk, stale = rules.check_freshness(risk, newest_data_time(session), limits, now)
         store_alerts(session, alerts + stale, source="risk", run_id=run_id)
         state = _with_pending_orders(session, state, locked.row.id)
+        tally = counters.Tally()
 
         decided = select(RiskDecisionRecord.signal_id)
         pending = session.scalars(
@@ -99,26 +112,30 @@ def decide_run(
                 decision = rules.decide(signal, state, market, risk, limits, now)
             risk = decision.state
             store_alerts(session, decision.alerts, source="risk", run_id=run_id)
-            row = RiskDecisionRecord(
-                signal_id=record.id,
-                approved=decision.approved,
-                size=decision.size,
-                rejected_by=decision.rejected_by,
-                stop_price=decision.stop_price,
-                verdicts=[verdict_dict(v) for v in decision.verdicts],
-                decided_at=now,
-                task_id=task_id,
-            )
-            session.add(row)
-            session.flush()
+            decision_id = session.execute(
+                _INSERT_DECISION,
+                {
+                    "signal_id": record.id,
+                    "approved": decision.approved,
+                    "size": decision.size,
+                    "rejected_by": decision.rejected_by,
+                    "stop_price": decision.stop_price,
+                    "verdicts": [verdict_dict(v) for v in decision.verdicts],
+                    "decided_at": now,
+                    "task_id": task_id,
+                },
+            ).scalar_one()
             if decision.rejected_by:
-                counters.bump(session, "risk_rejections", layer=decision.rejected_by)
+                tally.add("risk_rejections", layer=decision.rejected_by)
             if decision.approved and market is not None:
-                order = _order(locked.row.id, run_id, record, row, decision, market, now)
-                session.add(order)
-                counters.bump(session, "orders", side=order.side, status="new")
-                state = _apply_estimate(state, order)
-        save_risk(locked.row, risk)
+                order = _order(locked.row.id, run_id, record, decision_id, decision, market, now)
+                session.execute(_INSERT_ORDER, order)
+                tally.add("orders", side=order["side"], status="new")
+                state = _apply_estimate(
+                    state, order["symbol"], order["side"], order["size"], order["est_price"]
+                )
+        tally.write(session)
+        save_risk(locked.row, risk, now)
         save_state(
             session,
             locked,
@@ -127,7 +144,7 @@ def decide_run(
         )
         following = mark_done(session, run, "risk", now)
         crash_point("risk.before_commit")
-        ids = list(session.scalars(select(Order.id).where(Order.run_id == run_id)))
+        ids = list(session.scalars(_RUN_ORDERS, {"run_id": run_id}))
     log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
     return StageResult(ids, following)
 
@@ -199,7 +216,7 @@ def _no_market(risk: rules.RiskState) -> RiskDecision:
     return RiskDecision(False, Decimal(0), (verdict,), (), risk, rejected_by="data_staleness")
 
 
-def _order(portfolio_id, run_id, signal, decision_row, decision, market, now) -> Order:
+def _order(portfolio_id, run_id, signal, decision_id, decision, market, now) -> dict[str, Any]:
     side = Side(signal.direction)
     levels = market.asks if side is Side.BUY else market.bids
     walk = walk_book(levels, decision.size)
@@ -215,48 +232,51 @@ def _order(portfolio_id, run_id, signal, decision_row, decision, market, now) ->
         "timestamp": now.isoformat(),
     }
     validate("order", payload)
-    return Order(
-        client_order_id=payload["client_order_id"],
-        portfolio_id=portfolio_id,
-        run_id=run_id,
-        signal_id=signal.id,
-        decision_id=decision_row.id,
-        symbol=signal.symbol,
-        side=str(side),
-        size=decision.size,
-        est_price=est_price,
-        status="new",
-        reject_reason=None,
-        approved_by=payload["approved_by"],
-        risk_checks=checks,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "client_order_id": payload["client_order_id"],
+        "portfolio_id": portfolio_id,
+        "run_id": run_id,
+        "signal_id": signal.id,
+        "decision_id": decision_id,
+        "symbol": signal.symbol,
+        "side": str(side),
+        "size": decision.size,
+        "est_price": est_price,
+        "status": "new",
+        "reject_reason": None,
+        "approved_by": payload["approved_by"],
+        "risk_checks": checks,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
-def _apply_estimate(state: PortfolioState, order: Order) -> PortfolioState:
+def _apply_estimate(
+    state: PortfolioState, symbol: str, side: str, size: Decimal, est_price: Decimal
+) -> PortfolioState:
     """Count an approved, not yet filled order as if filled, so later checks see it."""
     positions = dict(state.positions)
-    held = positions.get(order.symbol)
-    notional = order.size * order.est_price
-    if order.side == "BUY":
-        qty = (held.qty if held else 0) + order.size
+    held = positions.get(symbol)
+    notional = size * est_price
+    if side == "BUY":
+        qty = (held.qty if held else 0) + size
         avg = ((held.qty * held.avg_entry if held else 0) + notional) / qty
-        positions[order.symbol] = Position(order.symbol, qty, avg, order.est_price)
+        positions[symbol] = Position(symbol, qty, avg, est_price)
         return replace(state, cash=state.cash - notional, positions=positions)
     if held is not None:
-        left = held.qty - order.size
+        left = held.qty - size
         if left > 0:
-            positions[order.symbol] = replace(held, qty=left)
+            positions[symbol] = replace(held, qty=left)
         else:
-            positions.pop(order.symbol)
+            positions.pop(symbol)
     return replace(state, cash=state.cash + notional, positions=positions)
 
 
 def _with_pending_orders(session, state: PortfolioState, portfolio_id: int) -> PortfolioState:
-    pending = select(Order).where(Order.status == "new", Order.portfolio_id == portfolio_id)
-    for order in session.scalars(pending):
-        state = _apply_estimate(state, order)
+    for symbol, side, size, est_price in session.execute(
+        _PENDING_ORDERS, {"portfolio_id": portfolio_id}
+    ):
+        state = _apply_estimate(state, symbol, side, size, est_price)
     return state
 
 
@@ -290,5 +310,5 @@ def operator_action(
             level = AlertLevel.CRITICAL if action == "halt" else AlertLevel.WARNING
             alert = Alert(AlertCode.RISK_LIMIT, level, message, now)
             store_alerts(session, [alert], source="operator", run_id=None)
-            save_risk(locked.row, risk)
+            save_risk(locked.row, risk, now)
     return {"action": action, "changed": changed, "state": asdict(risk)}

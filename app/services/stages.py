@@ -49,11 +49,11 @@ _LOAD_RUN = select(
     MarketDataRun.rejections,
     *(getattr(MarketDataRun, mark) for mark in STAGE_MARKS.values()),
 ).where(MarketDataRun.id == bindparam("run_id"))
+_RUNS = MarketDataRun.__table__
 _MARK_DONE = {
-    stage: update(MarketDataRun)
-    .where(MarketDataRun.id == bindparam("run_id"), getattr(MarketDataRun, mark).is_(None))
+    stage: update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c[mark].is_(None))
     .values({mark: bindparam("now")})
-    .execution_options(synchronize_session=False)
     for stage, mark in STAGE_MARKS.items()
 }
 

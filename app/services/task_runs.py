@@ -98,11 +98,13 @@ _started: dict[str, tuple[str, datetime]] = {}
 
 
 def record_start(db: Database, task: Any, task_id: str, args: Any, kwargs: Any) -> None:
-    """The start of a task run: one statement and a commit (it runs for every task)."""
+    """The start of a task run: one statement, committed on its own (autocommit: no BEGIN and
+    COMMIT round trips; it runs for every task)."""
     row = _start_row(task, task_id, args, kwargs, datetime.now(UTC))
 
     def write() -> None:
-        with db.engine.begin() as conn:
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.execute(_start_statement(conn.dialect.name), row)
 
     if _with_retries("start", task_id, write):
