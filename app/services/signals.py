@@ -6,9 +6,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from app.config import Settings
 from app.domain import market as dm
@@ -30,9 +31,8 @@ from app.events import PayloadError, validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import Evaluation as EvaluationRecord
-from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
+from app.models import Kline, MarketDataRun, Portfolio, PositionRecord, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
-from app.services.portfolio import active_portfolio, held_positions
 from app.services.stages import (
     StageResult,
     check_stage_message,
@@ -79,20 +79,9 @@ def run_signals(
         run = load_run(session, run_id)
         if too_old(run, now, settings.data_stale_timeout_sec):
             return _stale_run(session, run, settings, now)
-        portfolio = active_portfolio(session)
-        held = {
-            r.symbol: Position(r.symbol, r.qty, r.avg_entry, r.last_price)
-            for r in held_positions(session)
-        }
+        cash, held = _account(session, settings)
         symbols = list(dict.fromkeys([*run.stored_symbols, *held]))
-        tickers = {
-            t.symbol: t.last_price
-            for t in session.scalars(
-                select(TickerSnapshot).where(
-                    TickerSnapshot.run_id == run_id, TickerSnapshot.symbol.in_(symbols)
-                )
-            )
-        }
+        tickers = dict(session.execute(_RUN_PRICES, {"run_id": run_id, "symbols": symbols}).all())
         klines = _recent_klines(session, run.stored_symbols, settings)
         rejected = {r["symbol"]: r for r in run.rejections if isinstance(r, dict)}
         snapshot = snapshot_of_run(session, run_id)
@@ -108,7 +97,6 @@ def run_signals(
             )
         )
 
-    cash = portfolio.cash if portfolio else settings.initial_capital
     state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
     limits = RiskLimits.from_settings(settings)
     evaluations = {
@@ -189,6 +177,38 @@ def run_signals(
         extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(counts)},
     )
     return StageResult(ids, following)
+
+
+# Built once: every signal task runs them.
+_ACCOUNT = (
+    select(
+        Portfolio.cash,
+        PositionRecord.symbol,
+        PositionRecord.qty,
+        PositionRecord.avg_entry,
+        PositionRecord.last_price,
+    )
+    .outerjoin(PositionRecord, PositionRecord.portfolio_id == Portfolio.id)
+    .where(Portfolio.active.is_(True))
+)
+_RUN_PRICES = select(TickerSnapshot.symbol, TickerSnapshot.last_price).where(
+    TickerSnapshot.run_id == bindparam("run_id"),
+    TickerSnapshot.symbol.in_(bindparam("symbols", expanding=True)),
+)
+
+
+def _account(session: Any, settings: Settings) -> tuple[Decimal, dict[str, Position]]:
+    """The active account's cash and open positions, in one read (INITIAL_CAPITAL and none
+    before the first risk or execution run opened an account)."""
+    rows = session.execute(_ACCOUNT).all()
+    if not rows:
+        return settings.initial_capital, {}
+    held = {
+        symbol: Position(symbol, qty, avg_entry, last_price)
+        for _, symbol, qty, avg_entry, last_price in rows
+        if symbol is not None
+    }
+    return rows[0].cash, held
 
 
 def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> StageResult:

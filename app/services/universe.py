@@ -2,20 +2,23 @@
 
 Each run stores one compressed row (`universe_snapshots`): every eligible pair's last price.
 The strategy judges every pair each cycle from three of them — now, the current candle's
-open, a look-back ago (`view_at`) — so seeing 2,500 pairs costs one request and three small
-reads, not 2,500 kline requests. Rows older than the look-back are pruned by retention.
+open, a look-back ago (`view_at`) — so seeing 2,500 pairs costs one request and one small
+read (plus the data of a snapshot not decoded in this process yet), not 2,500 kline
+requests. Rows older than the look-back are pruned by retention.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.market import KLINE_INTERVALS, Ticker24h, candle_open
@@ -44,9 +47,34 @@ def encode(tickers: Iterable[Ticker24h]) -> tuple[int, bytes]:
 
 
 def decode(row: UniverseSnapshot) -> Snapshot:
-    data = json.loads(zlib.decompress(row.data))
-    prices = dict(zip(data["symbols"], map(Decimal, data["last"]), strict=True))
-    return Snapshot(row.run_id, row.taken_at, prices)
+    return _decoded(row.run_id, row.taken_at, row.data)
+
+
+# Decoded snapshots, newest last: a row never changes once written (a re-fetched run writes
+# a new one with its own time, hence the key), and the same few rows — the current candle's
+# open, a look-back ago — serve every run of a few minutes, in market data and signals.
+_DECODED: OrderedDict[tuple[int, datetime], Snapshot] = OrderedDict()
+DECODED_KEPT = 8
+
+
+def _decoded(run_id: int, taken_at: datetime, data: bytes) -> Snapshot:
+    key = (run_id, taken_at)
+    snapshot = _DECODED.get(key)
+    if snapshot is None:
+        parsed = json.loads(zlib.decompress(data))
+        prices = dict(zip(parsed["symbols"], map(Decimal, parsed["last"]), strict=True))
+        snapshot = _remember(Snapshot(run_id, taken_at, prices))
+    else:
+        _DECODED.move_to_end(key)
+    return snapshot
+
+
+def _remember(snapshot: Snapshot) -> Snapshot:
+    """Keep a decoded snapshot (its prices are shared: read them, never change them)."""
+    _DECODED[(snapshot.run_id, snapshot.taken_at)] = snapshot
+    while len(_DECODED) > DECODED_KEPT:
+        _DECODED.popitem(last=False)
+    return snapshot
 
 
 def snapshot_row(run_id: int, taken_at: datetime, tickers: Iterable[Ticker24h]) -> dict:
@@ -54,20 +82,41 @@ def snapshot_row(run_id: int, taken_at: datetime, tickers: Iterable[Ticker24h]) 
     return {"run_id": run_id, "taken_at": taken_at, "symbols": count, "data": data}
 
 
-def _at_or_before(session: Session, moment: datetime, not_before: datetime) -> Snapshot | None:
-    row = session.scalar(
-        select(UniverseSnapshot)
-        .where(UniverseSnapshot.taken_at <= moment, UniverseSnapshot.taken_at >= not_before)
+def _at_or_before(moment: str, column: Any) -> ScalarSelect[Any]:
+    return (
+        select(column)
+        .where(
+            UniverseSnapshot.taken_at <= bindparam(moment),
+            UniverseSnapshot.taken_at >= bindparam(f"{moment}_from"),
+        )
         .order_by(UniverseSnapshot.taken_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
-    return None if row is None else decode(row)
 
 
-def oldest_time(session: Session) -> datetime | None:
-    return session.scalar(
-        select(UniverseSnapshot.taken_at).order_by(UniverseSnapshot.taken_at).limit(1)
-    )
+# Which snapshots a view needs (run and time of each) and the oldest one's time, in one
+# round trip; their data is read only when they are not decoded already.
+_REFERENCES = select(
+    _at_or_before("opened", UniverseSnapshot.run_id),
+    _at_or_before("opened", UniverseSnapshot.taken_at),
+    _at_or_before("reference", UniverseSnapshot.run_id),
+    _at_or_before("reference", UniverseSnapshot.taken_at),
+    select(func.min(UniverseSnapshot.taken_at)).scalar_subquery(),
+)
+_ROWS = select(UniverseSnapshot.run_id, UniverseSnapshot.taken_at, UniverseSnapshot.data).where(
+    UniverseSnapshot.run_id.in_(bindparam("run_ids", expanding=True))
+)
+
+
+def _snapshots(session: Session, wanted: list[tuple[int, datetime]]) -> dict[int, Snapshot]:
+    """The snapshots (run id, taken at) decoded, by run id."""
+    found = {key[0]: _DECODED[key] for key in wanted if key in _DECODED}
+    missing = sorted({run_id for run_id, _ in wanted} - set(found))
+    if missing:
+        for row in session.execute(_ROWS, {"run_ids": missing}):
+            found[row.run_id] = _decoded(row.run_id, row.taken_at, row.data)
+    return found
 
 
 def reference_times(
@@ -93,9 +142,19 @@ def view_at(
     one interval before it (older data would stretch the window)."""
     opened, reference = reference_times(now, interval, lookback_minutes)
     tolerance = timedelta(seconds=KLINE_INTERVALS[interval])
-    at_open = _at_or_before(session, opened, opened - tolerance)
-    at_reference = _at_or_before(session, reference, reference - tolerance)
-    oldest = oldest_time(session)
+    open_run, open_time, reference_run, reference_time, oldest = session.execute(
+        _REFERENCES,
+        {
+            "opened": opened,
+            "opened_from": opened - tolerance,
+            "reference": reference,
+            "reference_from": reference - tolerance,
+        },
+    ).one()
+    pairs = ((open_run, open_time), (reference_run, reference_time))
+    wanted = [(run, taken) for run, taken in pairs if run is not None]
+    found = _snapshots(session, wanted)
+    at_open, at_reference = found.get(open_run), found.get(reference_run)
     return UniverseView(
         now=now,
         interval=interval,

@@ -4,7 +4,7 @@ which symbols get their candles and book fetched."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -137,3 +137,39 @@ def test_the_whole_universe_is_judged_and_the_top_movers_fetched(stack):
         assert explained.run_id == run_id and explained.outcome == "below_threshold"
         assert abs(D(explained.values["momentum_pct"])) < D("0.005")
         assert "all-tickers history" in explained.reason
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_refetched_snapshot_is_read_anew_not_from_the_decoded_ones(
+    backend, empty_pg_url, tmp_path
+):
+    """view_at keeps decoded snapshots in the process; a run fetched again writes its row
+    anew (a new time), and the view then has the new prices, not the kept ones."""
+    from app import migrate
+    from app.services.universe import snapshot_row, view_at
+
+    url = empty_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'u.sqlite3'}"
+    migrate.upgrade(url)
+    create_app(load_settings(env_file=None, database_url=url))
+    try:
+        now = datetime(2026, 11, 30, 12, 7, 30, tzinfo=UTC)
+        opened, _ = reference_times(now, "1m", 15)
+
+        def view() -> dict:
+            with db.transaction() as session:
+                return dict(view_at(session, now, {}, "1m", 15).candle_open or {})
+
+        def store(taken_at: datetime, price: str) -> None:
+            with db.transaction() as session:
+                row = snapshot_row(run_id, taken_at, [_Ticker("ETHUSDT", D(price))])
+                upsert(session, UniverseSnapshot, [row], ["run_id"])
+
+        with db.transaction() as session:
+            run_id = _old_run(session, opened)
+        store(opened - timedelta(seconds=2), "100")
+        assert view() == {"ETHUSDT": D("100")}
+        assert view() == {"ETHUSDT": D("100")}  # the second read is the decoded one
+        store(opened - timedelta(seconds=1), "250.5")  # the run fetched again
+        assert view() == {"ETHUSDT": D("250.5")}
+    finally:
+        db.dispose()
