@@ -39,6 +39,8 @@ NUMERIC_KEYS = {
         "universe_symbols",
         "universe_cycle_s",
         "universe_cycle_p99_s",
+        "universe_pipeline_s",
+        "universe_pipeline_p99_s",
         "universe_symbols_per_s",
         "universe_chain_p99_ms",
     ),
@@ -112,6 +114,9 @@ def assemble(
         "universe_symbols": _get(universe, "universe_symbols"),
         "universe_cycle_s": _get(universe, "cycle_s", "p50"),
         "universe_cycle_p99_s": _get(universe, "cycle_s", "p99"),
+        "universe_pipeline_s": _get(universe, "pipeline_s", "p50"),
+        "universe_pipeline_p99_s": _get(universe, "pipeline_s", "p99"),
+        "universe_mexc_wait_s": _get(universe, "mexc_wait_s", "p50"),
         "universe_symbols_per_s": _get(universe, "symbols_per_s"),
         "universe_chain_p99_ms": _get(universe, "chain_ms", "p99"),
         "universe_chain_ratio_p99": ratio(_get(universe, "chain_ms", "p99"), base_p99),
@@ -225,6 +230,8 @@ def render_text(result: dict) -> str:
             f"{_get(universe, 'config', 'settings', 'TOP_N')}, {universe['runs']} runs"
         )
         rows.append(_row("universe: full cycle (s)", universe["cycle_s"], None, cfg))
+        rows.append(_row("universe: cycle less MEXC waits (s)", universe["pipeline_s"], None, cfg))
+        rows.append(_row("universe: waits on MEXC (s)", universe["mexc_wait_s"], None, cfg))
         rows.append(_row("universe: post-fetch chain (ms)", universe["chain_ms"], base, cfg))
     scrape = s.get("scrape")
     if scrape:

@@ -10,6 +10,9 @@ run's `run_key`). From those, per run:
   chain          market data finished -> execution finished (the "post-fetch chain")
   end to end     market data started  -> execution finished; the fill is committed just
                  before the execution task's finish is stamped (no commit time is stored)
+  pipeline time  end to end less the market-data task's waits on MEXC (recorded by the run
+                 as `mexc_wait_ms`: the all-tickers answer, and the per-symbol requests'
+                 wall time)
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ class RunTiming:
     fills: int = 0
     signals: int = 0
     source: str | None = None  # where market data came from: "rest" or "stream"
+    mexc_wait_ms: float | None = None  # how long the market-data task waited on MEXC
+
+    @property
+    def pipeline_ms(self) -> float | None:
+        """End to end without the waits on MEXC's answers: the pipeline's own time."""
+        if self.mexc_wait_ms is None:
+            return None
+        return self.e2e_ms - self.mexc_wait_ms
 
     @property
     def complete(self) -> bool:
@@ -114,6 +125,7 @@ def read_timings(engine: Engine, run_keys: Sequence[str]) -> list[RunTiming]:
                     parameters = json.loads(parameters)
                 if isinstance(parameters, dict):
                     timing.source = parameters.get("source")
+                    timing.mexc_wait_ms = parameters.get("mexc_wait_ms")
                 timing.signals, timing.orders, timing.fills = row.signals, row.orders, row.fills
     return [runs[key] for key in run_keys]
 

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random as _random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -107,6 +108,10 @@ class MexcClient:
         self.budget_max_wait = budget_max_wait
         self._on_retry = on_retry
         self._sleep = sleep
+        # Seconds spent waiting for MEXC's answers (request sent → body read), all requests
+        # of this client: what a run waited on the exchange, as opposed to its own work.
+        self.http_seconds = 0.0
+        self._http_seconds_lock = threading.Lock()
         self._random = random
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -268,6 +273,8 @@ class MexcClient:
                 f"request failed ({type(exc).__name__}: {exc})", path=path
             ) from exc
 
+        with self._http_seconds_lock:
+            self.http_seconds += response.elapsed.total_seconds()
         status = response.status_code
         if 200 <= status < 300:
             payload = _decode(response, path)

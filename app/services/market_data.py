@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -177,7 +178,11 @@ def run_market_data(
             run.status, run.error = "failed", error
         else:
             run.data_time = outcome["data_time"]
-            run.parameters = {**run.parameters, "source": outcome["source"]}
+            run.parameters = {
+                **run.parameters,
+                "source": outcome["source"],
+                "mexc_wait_ms": outcome["mexc_wait_ms"],
+            }
             run.tickers_received = outcome["tickers"]
             run.universe_size = outcome["universe"]
             run.screened_symbols = outcome["screened"]
@@ -226,7 +231,9 @@ def _fetch_and_store(
     # The whole market: from the stream when it is fresh, else one REST request (weight 40).
     streamed = stream_tickers(settings)
     source = "rest" if streamed is None else "stream"
+    waited = client.http_seconds
     tickers = client.tickers_24h() if streamed is None else streamed
+    waited = client.http_seconds - waited
     screening = screen(
         tickers,
         markets,
@@ -274,7 +281,9 @@ def _fetch_and_store(
     prices = {t.symbol: t.last_price for t in good_tickers}
     tell_streamer(settings, {s: prices[s] for s in selected}, stops)
 
+    started = time.perf_counter()
     fetched = _fetch_details(client, settings, selected)
+    waited += time.perf_counter() - started  # the requests run in parallel: their wall time
     now = clock()
     stored: list[str] = []
     latest_trade: dict[str, Decimal] = {}  # the in-progress candle's close, just fetched
@@ -328,6 +337,7 @@ def _fetch_and_store(
         crash_point("market_data.before_commit")
     return {
         "source": source,
+        "mexc_wait_ms": round(waited * 1000),
         "data_time": max((t.close_time for t in kept if t.close_time), default=None),
         "tickers": len(tickers),
         "universe": len(screening.universe),

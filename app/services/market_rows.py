@@ -4,6 +4,7 @@ market-data stage's bulk upserts."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from app.domain import market as dm
@@ -102,7 +103,14 @@ def book_row(book: dm.OrderBook, run_id: int, now: datetime) -> dict[str, Any]:
         "last_update_id": book.last_update_id,
         "best_bid": book.best_bid,
         "best_ask": book.best_ask,
-        "bids": [[format(p, "f"), format(q, "f")] for p, q in book.bids],
-        "asks": [[format(p, "f"), format(q, "f")] for p, q in book.asks],
+        "bids": [[_plain(p), _plain(q)] for p, q in book.bids],
+        "asks": [[_plain(p), _plain(q)] for p, q in book.asks],
         "fetched_at": book.fetched_at or now,
     }
+
+
+def _plain(value: Decimal) -> str:
+    """The number without an exponent, as format(value, "f") writes it (str() is the same
+    whenever it writes no exponent, and several times faster: a run stores 20,000 of these)."""
+    text = str(value)
+    return format(value, "f") if "E" in text else text

@@ -46,6 +46,8 @@ NUMBERS = (
     "quiet_chain_ratio_p99",
     "universe_symbols",
     "universe_cycle_s",
+    "universe_pipeline_s",
+    "universe_mexc_wait_s",
     "universe_symbols_per_s",
     "universe_chain_p99_ms",
     "universe_chain_ratio_p99",
