@@ -260,6 +260,7 @@ class MexcClient:
             raise RequestBudgetExceededError(
                 exc.message, wait_needed=exc.wait_needed, path=path
             ) from exc
+        sent = time.perf_counter()
         try:
             response = self._http.get(path, params=params)
         except httpx.TimeoutException as exc:
@@ -272,9 +273,10 @@ class MexcClient:
             raise ExchangeConnectionError(
                 f"request failed ({type(exc).__name__}: {exc})", path=path
             ) from exc
+        finally:
+            with self._http_seconds_lock:
+                self.http_seconds += time.perf_counter() - sent
 
-        with self._http_seconds_lock:
-            self.http_seconds += response.elapsed.total_seconds()
         status = response.status_code
         if 200 <= status < 300:
             payload = _decode(response, path)

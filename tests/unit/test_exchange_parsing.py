@@ -1,8 +1,11 @@
 import json
+import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from app.exchange import parsing
 from app.exchange.parsing import (
@@ -539,3 +542,36 @@ def test_a_symbol_answered_twice_is_refused_whole():
         ]
     )
     assert [b.symbol for b in books] == ["ETHUSDT"] and books.rejected[0][0] == "BTCUSDT"
+
+
+# The shape a numeric string must have; to_decimal reads exactly these (and says why not).
+DECIMAL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+LARGEST = parsing._MAX_ADJUSTED_EXPONENT
+
+
+@given(
+    st.from_regex(DECIMAL_NUMBER, fullmatch=True)
+    | st.text(alphabet="0123456789+-.eE _,xNaInfity\u0661\u00a0 ", max_size=12)
+    | st.text(max_size=6)
+)
+@example("1_000")
+@example("\u0661")
+@example(" -0.5e-3 ")
+def test_a_numeric_string_is_read_exactly_when_it_is_a_decimal_number(text: str) -> None:
+    stripped = text.strip()
+    try:
+        value = to_decimal(text, "price")
+    except ParseError:
+        value = "refused"
+    if not stripped:
+        assert value is None
+        return
+    expected: object = "refused"
+    if DECIMAL_NUMBER.fullmatch(stripped):
+        try:
+            number = Decimal(stripped)
+        except InvalidOperation:  # an exponent beyond what Decimal holds
+            number = None
+        if number is not None and abs(number.adjusted()) <= LARGEST:
+            expected = number
+    assert value == expected, (text, value)
