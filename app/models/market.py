@@ -78,6 +78,8 @@ class Kline(Base):
     volume: Mapped[Decimal]
     close_time: Mapped[datetime]
     quote_volume: Mapped[Decimal | None]
+    # The run that stored its current values (a run that fetched it again unchanged leaves
+    # the row as it is).
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("market_data_runs.id", ondelete="SET NULL")
     )

@@ -42,6 +42,7 @@ from app.services.universe import snapshot_row, view_at
 log = logging.getLogger(__name__)
 
 BOOK_LEVELS = 50
+KLINE_VALUES = ("open", "high", "low", "close", "volume", "close_time", "quote_volume")
 MARKETS_MAX_AGE = timedelta(hours=2)
 FINISHED = ("ok", "partial", "failed")
 
@@ -332,7 +333,14 @@ def _fetch_and_store(
     with db.transaction() as session:
         upsert(session, TickerSnapshot, ticker_rows, ["run_id", "symbol"])
         upsert(session, LatestTicker, [market_rows.latest_row(t, run_id) for t in kept], ["symbol"])
-        upsert(session, Kline, kline_rows, ["symbol", "interval", "open_time"])
+        # Closed candles come back unchanged every run: only a changed one is rewritten.
+        upsert(
+            session,
+            Kline,
+            kline_rows,
+            ["symbol", "interval", "open_time"],
+            unless_same=KLINE_VALUES,
+        )
         upsert(session, BookSnapshot, book_rows, ["run_id", "symbol"])
         crash_point("market_data.before_commit")
     return {

@@ -81,3 +81,61 @@ def test_naive_datetimes_and_floats_are_refused(tmp_path):
         with pytest.raises(Exception, match="expected Decimal"):
             session.commit()
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_candle_stored_again_unchanged_is_not_rewritten(backend, empty_pg_url, tmp_path):
+    """Every run fetches the look-back's candles again; the closed ones come back the same
+    and are left as they are (their row keeps the run that stored it), a changed one (the
+    in-progress candle) is updated."""
+    from app.models import Kline, MarketDataRun
+    from app.services.market_data import KLINE_VALUES
+    from app.services.store import upsert
+
+    url = empty_pg_url if backend == "postgresql" else f"sqlite:///{tmp_path}/cdb.sqlite3"
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    opened = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def candle(minute: int, close: str, run_id: int) -> dict:
+        start = opened + timedelta(minutes=minute)
+        return {
+            "symbol": "ETHUSDT",
+            "interval": "1m",
+            "open_time": start,
+            "open": Decimal("100"),
+            "high": Decimal("101"),
+            "low": Decimal("99"),
+            "close": Decimal(close),
+            "volume": Decimal("5.5"),
+            "close_time": start + timedelta(seconds=59, microseconds=999000),
+            "quote_volume": None,
+            "run_id": run_id,
+        }
+
+    def store(rows: list[dict]) -> dict:
+        with Session(engine) as session:
+            upsert(
+                session, Kline, rows, ["symbol", "interval", "open_time"], unless_same=KLINE_VALUES
+            )
+            session.commit()
+            return {
+                k.open_time.minute: (k.close, k.run_id)
+                for k in session.scalars(select(Kline).order_by(Kline.open_time))
+            }
+
+    with Session(engine) as session:
+        for _ in range(2):
+            session.add(
+                MarketDataRun(
+                    run_key=f"r{_}", trigger="test", status="ok", started_at=opened,
+                    parameters={}, screened_symbols=[], stored_symbols=[], rejections=[],
+                    retries=[],
+                )
+            )  # fmt: skip
+        session.commit()
+        first, second = session.scalars(select(MarketDataRun.id).order_by(MarketDataRun.id))
+    store([candle(0, "100.5", first), candle(1, "100.7", first)])
+    stored = store([candle(0, "100.5", second), candle(1, "100.9", second)])
+    assert stored == {0: (Decimal("100.5"), first), 1: (Decimal("100.9"), second)}
+    engine.dispose()
