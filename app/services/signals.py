@@ -71,7 +71,9 @@ def run_signals(
     signal ids and whether risk is to be sent.
 
     Every evaluated symbol leaves an evaluation (why it did or did not signal); a signal
-    exists at most once per run and symbol. Idempotent: a repeat finds both in place.
+    exists at most once per run and symbol. Idempotent: a repeat finds both in place. One
+    transaction reads and writes (on SQLite the reads take no lock: the driver begins the
+    transaction at the first write).
     """
     check_stage_message(run_id)
     now = clock()
@@ -83,7 +85,6 @@ def run_signals(
         symbols = list(dict.fromkeys([*run.stored_symbols, *held]))
         tickers = dict(session.execute(_RUN_PRICES, {"run_id": run_id, "symbols": symbols}).all())
         klines = _recent_klines(session, run.stored_symbols, settings)
-        rejected = {r["symbol"]: r for r in run.rejections if isinstance(r, dict)}
         snapshot = snapshot_of_run(session, run_id)
         view = (
             None
@@ -96,59 +97,9 @@ def run_signals(
                 settings.lookback_minutes,
             )
         )
-
-    state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
-    limits = RiskLimits.from_settings(settings)
-    evaluations = {
-        s.symbol: _stop_loss_evaluation(s, state, limits)
-        for s in stop_loss_exits(state, tickers, limits, now)
-    }
-    strategy = get_strategy(settings.strategy)
-    for symbol in symbols:
-        if symbol in evaluations:
-            continue
-        if symbol not in run.stored_symbols:
-            evaluations[symbol] = _no_data(symbol, rejected.get(symbol), symbol in tickers)
-            continue
-        if symbol not in tickers:
-            evaluations[symbol] = Evaluation(symbol, NO_PRICE, "no ticker in this run", {})
-            continue
-        evaluations[symbol] = strategy.evaluate(
-            StrategyContext(
-                symbol=symbol,
-                klines=klines.get(symbol, []),
-                ticker_price=tickers[symbol],
-                now=now,
-                position=state.positions.get(symbol),
-                equity=state.equity,
-                max_position_pct=settings.max_position_pct,
-                lookback_minutes=settings.lookback_minutes,
-                interval=settings.interval,
-            )
-        )
-
-    # The rest of the universe, judged from the all-tickers history: counted, and kept as a
-    # row only when it would have traded but its book was not fetched this cycle.
-    rest = {}
-    if view is not None:
-        screened = strategy.screen(view, state.positions, state.equity, settings.max_position_pct)
-        for symbol, evaluation in screened.items():
-            if symbol not in evaluations:
-                rest[symbol] = _not_fetched(evaluation, settings.top_n)
-    counts = Counter(e.outcome for e in (*evaluations.values(), *rest.values()))
-
-    rows = []
-    for symbol, evaluation in list(evaluations.items()):
-        if evaluation.signal is None:
-            continue
-        try:
-            validate("signal", signal_payload(evaluation.signal))
-        except PayloadError as exc:  # one bad signal is dropped with its reason, not the run
-            log.warning("signal rejected", extra={"run_id": run_id, "symbol": symbol})
-            evaluations[symbol] = Evaluation(symbol, INVALID, str(exc)[:2000], {})
-            continue
-        rows.append(_row(evaluation.signal, run_id, settings.strategy, task_id))
-    with db.transaction() as session:
+        evaluations, rest = _judge(run, cash, held, tickers, klines, view, settings, now)
+        counts = Counter(e.outcome for e in (*evaluations.values(), *rest.values()))
+        rows = _signal_rows(evaluations, run_id, settings.strategy, task_id)
         kept = [*evaluations.values(), *(e for e in rest.values() if e.outcome == NOT_FETCHED)]
         upsert(
             session,
@@ -209,6 +160,77 @@ def _account(session: Any, settings: Settings) -> tuple[Decimal, dict[str, Posit
         if symbol is not None
     }
     return rows[0].cash, held
+
+
+def _judge(
+    run: Any,
+    cash: Decimal,
+    held: dict[str, Position],
+    tickers: dict[str, Decimal],
+    klines: dict[str, list],
+    view: Any,
+    settings: Settings,
+    now: datetime,
+) -> tuple[dict[str, Evaluation], dict[str, Evaluation]]:
+    """The strategy's (and the stop-loss's) verdict on every fetched or held symbol, and on
+    the rest of the universe from the all-tickers history (a would-be trade kept as
+    not_fetched: its book was not fetched this cycle)."""
+    state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
+    limits = RiskLimits.from_settings(settings)
+    evaluations = {
+        s.symbol: _stop_loss_evaluation(s, state, limits)
+        for s in stop_loss_exits(state, tickers, limits, now)
+    }
+    rejected = {r["symbol"]: r for r in run.rejections if isinstance(r, dict)}
+    strategy = get_strategy(settings.strategy)
+    for symbol in dict.fromkeys([*run.stored_symbols, *held]):
+        if symbol in evaluations:
+            continue
+        if symbol not in run.stored_symbols:
+            evaluations[symbol] = _no_data(symbol, rejected.get(symbol), symbol in tickers)
+            continue
+        if symbol not in tickers:
+            evaluations[symbol] = Evaluation(symbol, NO_PRICE, "no ticker in this run", {})
+            continue
+        evaluations[symbol] = strategy.evaluate(
+            StrategyContext(
+                symbol=symbol,
+                klines=klines.get(symbol, []),
+                ticker_price=tickers[symbol],
+                now=now,
+                position=state.positions.get(symbol),
+                equity=state.equity,
+                max_position_pct=settings.max_position_pct,
+                lookback_minutes=settings.lookback_minutes,
+                interval=settings.interval,
+            )
+        )
+    rest = {}
+    if view is not None:
+        screened = strategy.screen(view, state.positions, state.equity, settings.max_position_pct)
+        for symbol, evaluation in screened.items():
+            if symbol not in evaluations:
+                rest[symbol] = _not_fetched(evaluation, settings.top_n)
+    return evaluations, rest
+
+
+def _signal_rows(
+    evaluations: dict[str, Evaluation], run_id: int, strategy: str, task_id: str | None
+) -> list[dict[str, Any]]:
+    """The rows of the evaluations' valid signals; an invalid one is dropped with its reason
+    (its evaluation says why), not the run."""
+    rows = []
+    for symbol, evaluation in list(evaluations.items()):
+        if evaluation.signal is None:
+            continue
+        try:
+            validate("signal", signal_payload(evaluation.signal))
+        except PayloadError as exc:
+            log.warning("signal rejected", extra={"run_id": run_id, "symbol": symbol})
+            evaluations[symbol] = Evaluation(symbol, INVALID, str(exc)[:2000], {})
+            continue
+        rows.append(_row(evaluation.signal, run_id, strategy, task_id))
+    return rows
 
 
 def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> StageResult:
