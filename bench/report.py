@@ -166,13 +166,15 @@ def _n(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _row(name: str, figures: dict | None, base: float | None, config: str) -> list[str]:
+def _row(
+    name: str, figures: dict | None, base: float | None, config: str, digits: int = 1
+) -> list[str]:
     p99 = _get(figures, "p99")
     return [
         name,
-        _n(_get(figures, "p50")),
-        _n(_get(figures, "p95")),
-        _n(p99),
+        _n(_get(figures, "p50"), digits),
+        _n(_get(figures, "p95"), digits),
+        _n(p99, digits),
         (f"{ratio(p99, base):.1f}x" if ratio(p99, base) is not None else ""),
         config,
     ]
@@ -229,9 +231,11 @@ def render_text(result: dict) -> str:
             f"{universe['universe_symbols']} symbols screened, TOP_N="
             f"{_get(universe, 'config', 'settings', 'TOP_N')}, {universe['runs']} runs"
         )
-        rows.append(_row("universe: full cycle (s)", universe["cycle_s"], None, cfg))
-        rows.append(_row("universe: cycle less MEXC waits (s)", universe["pipeline_s"], None, cfg))
-        rows.append(_row("universe: waits on MEXC (s)", universe["mexc_wait_s"], None, cfg))
+        rows.append(_row("universe: full cycle (s)", universe["cycle_s"], None, cfg, 2))
+        rows.append(
+            _row("universe: cycle less MEXC waits (s)", universe["pipeline_s"], None, cfg, 2)
+        )
+        rows.append(_row("universe: waits on MEXC (s)", universe["mexc_wait_s"], None, cfg, 2))
         rows.append(_row("universe: post-fetch chain (ms)", universe["chain_ms"], base, cfg))
     scrape = s.get("scrape")
     if scrape:
