@@ -29,29 +29,22 @@ def labels(**values: str) -> str:
 
 
 def bump(session: Session, family: str, delta: int = 1, **values: str) -> None:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown counter family {family!r}")
-    increment(
-        session,
-        Counter,
-        [{"family": family, "labels": labels(**values), "value": delta}],
-        ["family", "labels"],
-    )
+    tally = Tally()
+    tally.add(family, delta, **values)
+    tally.write(session)
 
 
 def bump_many(session: Session, family: str, items: Iterable[tuple[dict[str, str], int]]) -> None:
     """Several label sets of one family at once (deltas of the same labels are summed)."""
-    totals: dict[str, int] = {}
+    tally = Tally()
     for values, delta in items:
-        key = labels(**values)
-        totals[key] = totals.get(key, 0) + delta
-    rows = [{"family": family, "labels": key, "value": d} for key, d in totals.items() if d]
-    increment(session, Counter, rows, ["family", "labels"])
+        tally.add(family, delta, **values)
+    tally.write(session)
 
 
 class Tally:
     """Bumps gathered while a stage works, written in one statement at its end (inside the
-    same transaction as what they count)."""
+    same transaction as what they count); deltas of the same labels are summed."""
 
     def __init__(self) -> None:
         self._deltas: dict[tuple[str, str], int] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +45,37 @@ def held_positions(session: Session) -> list[PositionRecord]:
             select(PositionRecord).where(PositionRecord.portfolio_id == active_portfolio_id())
         )
     )
+
+
+# The active account's cash with each open position (one row per position, or one with no
+# position), in one read: every signal task runs it.
+_CASH_AND_POSITIONS = (
+    select(
+        Portfolio.cash,
+        PositionRecord.symbol,
+        PositionRecord.qty,
+        PositionRecord.avg_entry,
+        PositionRecord.last_price,
+    )
+    .outerjoin(PositionRecord, PositionRecord.portfolio_id == Portfolio.id)
+    .where(Portfolio.active.is_(True))
+)
+
+
+def cash_and_positions(
+    session: Session, initial_capital: Decimal
+) -> tuple[Decimal, dict[str, Position]]:
+    """The active account's cash and open positions, unlocked (`initial_capital` and none
+    before the first risk or execution run opened an account)."""
+    rows = session.execute(_CASH_AND_POSITIONS).all()
+    if not rows:
+        return initial_capital, {}
+    held = {
+        symbol: Position(symbol, qty, avg_entry, last_price)
+        for _, symbol, qty, avg_entry, last_price in rows
+        if symbol is not None
+    }
+    return rows[0].cash, held
 
 
 def open_account(session: Session, settings: Settings, now: datetime) -> Portfolio:

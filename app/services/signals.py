@@ -31,8 +31,9 @@ from app.events import PayloadError, validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import Evaluation as EvaluationRecord
-from app.models import Kline, MarketDataRun, Portfolio, PositionRecord, SignalRecord, TickerSnapshot
+from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
+from app.services.portfolio import cash_and_positions
 from app.services.stages import (
     StageResult,
     check_stage_message,
@@ -81,7 +82,7 @@ def run_signals(
         run = load_run(session, run_id)
         if too_old(run, now, settings.data_stale_timeout_sec):
             return _stale_run(session, run, settings, now)
-        cash, held = _account(session, settings)
+        cash, held = cash_and_positions(session, settings.initial_capital)
         symbols = list(dict.fromkeys([*run.stored_symbols, *held]))
         tickers = dict(session.execute(_RUN_PRICES, {"run_id": run_id, "symbols": symbols}).all())
         klines = _recent_klines(session, run.stored_symbols, settings)
@@ -130,36 +131,11 @@ def run_signals(
     return StageResult(ids, following)
 
 
-# Built once: every signal task runs them.
-_ACCOUNT = (
-    select(
-        Portfolio.cash,
-        PositionRecord.symbol,
-        PositionRecord.qty,
-        PositionRecord.avg_entry,
-        PositionRecord.last_price,
-    )
-    .outerjoin(PositionRecord, PositionRecord.portfolio_id == Portfolio.id)
-    .where(Portfolio.active.is_(True))
-)
+# Built once: every signal task runs it.
 _RUN_PRICES = select(TickerSnapshot.symbol, TickerSnapshot.last_price).where(
     TickerSnapshot.run_id == bindparam("run_id"),
     TickerSnapshot.symbol.in_(bindparam("symbols", expanding=True)),
 )
-
-
-def _account(session: Any, settings: Settings) -> tuple[Decimal, dict[str, Position]]:
-    """The active account's cash and open positions, in one read (INITIAL_CAPITAL and none
-    before the first risk or execution run opened an account)."""
-    rows = session.execute(_ACCOUNT).all()
-    if not rows:
-        return settings.initial_capital, {}
-    held = {
-        symbol: Position(symbol, qty, avg_entry, last_price)
-        for _, symbol, qty, avg_entry, last_price in rows
-        if symbol is not None
-    }
-    return rows[0].cash, held
 
 
 def _judge(
