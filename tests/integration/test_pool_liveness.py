@@ -34,6 +34,7 @@ def _terminate(engine, pid: int) -> None:
             ).scalar_one()
             if not alive:
                 return
+            other.rollback()  # a new transaction reads pg_stat_activity anew (it is cached per one)
             time.sleep(0.05)
     raise AssertionError(f"backend {pid} did not end")
 
