@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 
 import httpx
@@ -65,15 +66,23 @@ def test_symbols_lists_tradable_markets_with_their_rules(sim):
     }
 
 
-def test_tickers_give_percent_and_exact_strings(sim):
-    proc = cdb("market", "tickers", "--symbols", "BTCUSDT,ETHUSDT", sim=sim)
+def test_tickers_give_percent_and_exact_strings():
+    # A frozen market clock: the CLI's answer and the raw one below are the same ticker.
+    frozen_ms = time.time_ns() // 1_000_000
+    with SimulatorServer(n_symbols=40, seed=11, clock=lambda: frozen_ms) as sim:
+        proc = cdb("market", "tickers", "--symbols", "BTCUSDT,ETHUSDT", sim=sim)
+        raws = {
+            symbol: httpx.get(f"{sim.url}/api/v3/ticker/24hr", params={"symbol": symbol}).json()
+            for symbol in ("BTCUSDT", "ETHUSDT")
+        }
     assert proc.returncode == 0, proc.stderr
     tickers = json.loads(proc.stdout)
     assert [t["symbol"] for t in tickers] == ["BTCUSDT", "ETHUSDT"]
     for t in tickers:
         assert t["close_time"].endswith("Z")
         assert Decimal(t["ask"]) > Decimal(t["bid"])
-        raw = httpx.get(f"{sim.url}/api/v3/ticker/24hr", params={"symbol": t["symbol"]}).json()
+        raw = raws[t["symbol"]]
+        assert t["last_price"] == raw["lastPrice"]
         # MEXC's fraction, scaled to percent without float rounding.
         assert Decimal(t["price_change_pct"]) == Decimal(raw["priceChangePercent"]) * 100
 
