@@ -19,7 +19,7 @@ class Options:
     baseline_chains: int = 200
     pipeline_runs: int = 100  # per market (quiet, with trades)
     universe_symbols: int = 2500
-    universe_runs: int = 10
+    universe_runs: int = 40  # per TOP_N phase
     scrape_orders: int = 100_000
     scrape_requests: int = 200
     health_clients: int = 6

@@ -43,6 +43,9 @@ NUMERIC_KEYS = {
         "universe_pipeline_p99_s",
         "universe_symbols_per_s",
         "universe_chain_p99_ms",
+        "universe_top10_cycle_s",
+        "universe_top10_pipeline_p99_s",
+        "universe_top10_chain_p99_ms",
     ),
     "scrape": (
         "metrics_scrape_p50_ms",
@@ -56,7 +59,12 @@ NUMERIC_KEYS = {
     "memory": ("worker_rss_mb_start", "worker_rss_mb_1k", "worker_rss_mb_10k"),
     "storage": ("db_bytes_per_run", "db_bytes_per_run_trades", "db_month_bytes"),
 }
-RATIO_KEYS = ("chain_ratio_p99", "quiet_chain_ratio_p99", "universe_chain_ratio_p99")
+RATIO_KEYS = (
+    "chain_ratio_p99",
+    "quiet_chain_ratio_p99",
+    "universe_chain_ratio_p99",
+    "universe_top10_chain_ratio_p99",
+)
 PER_STAGE_KEYS = ("stage_p50_ms", "stage_p99_ms")
 
 
@@ -121,6 +129,13 @@ def assemble(
         "universe_chain_p99_ms": _get(universe, "chain_ms", "p99"),
         "universe_chain_ratio_p99": ratio(_get(universe, "chain_ms", "p99"), base_p99),
         "universe_runs": _get(universe, "runs"),
+        "universe_top10_cycle_s": _get(universe, "top_n_10", "cycle_s", "p50"),
+        "universe_top10_pipeline_s": _get(universe, "top_n_10", "pipeline_s", "p50"),
+        "universe_top10_pipeline_p99_s": _get(universe, "top_n_10", "pipeline_s", "p99"),
+        "universe_top10_chain_p99_ms": _get(universe, "top_n_10", "chain_ms", "p99"),
+        "universe_top10_chain_ratio_p99": ratio(
+            _get(universe, "top_n_10", "chain_ms", "p99"), base_p99
+        ),
         "metrics_scrape_p50_ms": _get(scrape, "metrics_ms", "p50"),
         "metrics_scrape_p99_ms": _get(scrape, "metrics_ms", "p99"),
         "metrics_scrape_idle_p99_ms": _get(scrape, "metrics_idle_ms", "p99"),
@@ -226,17 +241,16 @@ def render_text(result: dict) -> str:
                 _row(f"  stage {stage}, {market} (ms)", figures["stage_ms"][stage], None, "")
             )
     universe = s.get("universe")
-    if universe:
-        cfg = (
-            f"{universe['universe_symbols']} symbols screened, TOP_N="
-            f"{_get(universe, 'config', 'settings', 'TOP_N')}, {universe['runs']} runs"
-        )
-        rows.append(_row("universe: full cycle (s)", universe["cycle_s"], None, cfg, 2))
-        rows.append(
-            _row("universe: cycle less MEXC waits (s)", universe["pipeline_s"], None, cfg, 2)
-        )
-        rows.append(_row("universe: waits on MEXC (s)", universe["mexc_wait_s"], None, cfg, 2))
-        rows.append(_row("universe: post-fetch chain (ms)", universe["chain_ms"], base, cfg))
+    for phase in (universe.get("top_n_10"), universe) if universe else ():
+        if not phase:
+            continue
+        top_n = _get(phase, "config", "settings", "TOP_N")
+        cfg = f"{phase['universe_symbols']} symbols screened, {phase['runs']} runs"
+        label = f"universe, TOP_N={top_n}:"
+        rows.append(_row(f"{label} full cycle (s)", phase["cycle_s"], None, cfg, 2))
+        rows.append(_row(f"{label} less MEXC waits (s)", phase["pipeline_s"], None, cfg, 2))
+        rows.append(_row(f"{label} waits on MEXC (s)", phase["mexc_wait_s"], None, cfg, 2))
+        rows.append(_row(f"{label} post-fetch chain (ms)", phase["chain_ms"], base, cfg))
     scrape = s.get("scrape")
     if scrape:
         orders = _n(_get(scrape, "seeded", "rows", "orders"))

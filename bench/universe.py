@@ -1,16 +1,22 @@
-"""A full cycle over a 2,500-symbol universe.
+"""Full cycles over a 2,500-symbol universe, at two TOP_N.
 
 Configuration: the simulator with 2,500 symbols; no whitelist and MIN_QUOTE_VOLUME=0, so
-every online USDT pair is screened; TOP_N at the most the settings allow (100), so a run
-fetches klines and a book for 100 symbols; every other setting at its default. Runs go back
-to back after two warm-up runs (the first one loads 2,500 markets from exchangeInfo). A
-cycle is market data started -> execution finished; its pipeline time is the cycle less the
-waits on MEXC's answers (the all-tickers request and the 100 per-symbol fetches, which here
-are answered by a simulator sharing the machine's cores); symbols per second is the universe
-the run screened over the median cycle.
+every online USDT pair is screened by the strategy from the all-tickers history; TOP_N is the
+number of symbols whose klines and book a run fetches and which the strategy judges from
+candles. Two phases, each with its own workers and database: TOP_N=10 (the default, and the
+configuration the chain target names) and TOP_N=100 (the most the settings allow: 100
+per-symbol fetches and 1,600 candles read per run). Runs go back to back after two warm-up
+runs (the first one loads 2,500 markets from exchangeInfo). A cycle is market data started ->
+execution finished; its pipeline time is the cycle less the waits on MEXC's answers (the
+all-tickers request and the per-symbol fetches, which here are answered by a simulator sharing
+the machine's cores); symbols per second is the universe the run screened over the median
+cycle. The TOP_N=100 phase's figures are the section's headline ones (`universe_*`); the
+TOP_N=10 phase's are under `top_n_10` (`universe_top10_*`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from app.config import RANGES
 from bench.market import Market
@@ -24,22 +30,34 @@ from bench.timings import latency_figures, read_timings
 WARMUP_RUNS = 2
 
 
-def universe_settings(market: Market) -> dict[str, str]:
-    return {"MIN_QUOTE_VOLUME": "0", "TOP_N": str(RANGES["top_n"][1])}
+TOP_N_PHASES = (RANGES["top_n"][1], 10)
+
+
+def universe_settings(top_n: int) -> Callable[[Market], dict[str, str]]:
+    def settings(market: Market) -> dict[str, str]:
+        return {"MIN_QUOTE_VOLUME": "0", "TOP_N": str(top_n)}
+
+    return settings
 
 
 def run_universe_section(options: Options, resources: Resources, progress: Progress) -> dict:
+    widest, default = (_measure(top_n, options, resources, progress) for top_n in TOP_N_PHASES)
+    return {**widest, "top_n_10": default}
+
+
+def _measure(top_n: int, options: Options, resources: Resources, progress: Progress) -> dict:
+    name = "universe" if top_n == TOP_N_PHASES[0] else f"universe_top{top_n}"
     with open_section(
-        "universe",
+        name,
         resources,
         progress,
-        universe_settings,
+        universe_settings(top_n),
         options.universe_symbols,
         options.concurrency,
     ) as section:
-        progress.say(f"{WARMUP_RUNS} warm-up runs (not measured)")
+        progress.say(f"TOP_N={top_n}: {WARMUP_RUNS} warm-up runs (not measured)")
         section.driver.runs(WARMUP_RUNS)
-        progress.say(f"{options.universe_runs} full cycles, back to back")
+        progress.say(f"TOP_N={top_n}: {options.universe_runs} full cycles, back to back")
         keys = section.driver.runs(
             options.universe_runs, progress=progress.counter("cycles", options.universe_runs)
         )

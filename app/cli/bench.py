@@ -72,7 +72,9 @@ def _memory_runs(
 @click.option(
     "--universe-symbols", type=click.IntRange(1, 5000), help="Universe simulator symbols [2500]."
 )
-@click.option("--universe-runs", type=click.IntRange(1), help="Universe cycles [10; quick 3].")
+@click.option(
+    "--universe-runs", type=click.IntRange(1), help="Universe cycles per TOP_N phase [40; quick 3]."
+)
 @click.option("--scrape-orders", type=click.IntRange(1), help="Orders (and fills) stored [100000].")
 @click.option(
     "--scrape-requests", type=click.IntRange(1), help="/metrics requests per phase [200; 60]."

@@ -51,6 +51,10 @@ NUMBERS = (
     "universe_symbols_per_s",
     "universe_chain_p99_ms",
     "universe_chain_ratio_p99",
+    "universe_top10_cycle_s",
+    "universe_top10_pipeline_p99_s",
+    "universe_top10_chain_p99_ms",
+    "universe_top10_chain_ratio_p99",
     "metrics_scrape_p50_ms",
     "metrics_scrape_p99_ms",
     "metrics_scrape_idle_p99_ms",
@@ -94,6 +98,10 @@ def test_quick_bench_prints_every_figure():
     assert result["db_bytes_per_run_by_table"]
     assert all(is_number(v) for v in result["db_bytes_per_run_by_table"].values())
     assert all(result["machine"].get(key) for key in MACHINE), result["machine"]
+    universe = result["sections"]["universe"]
+    assert universe["config"]["settings"]["TOP_N"] == "100"
+    assert universe["top_n_10"]["config"]["settings"]["TOP_N"] == "10"
+    assert universe["top_n_10"]["fetched_symbols"] == 10
     for section in result["sections_run"]:
         assert result["sections"][section]["config"]["worker"].startswith("celery -A workers")
     assert "error" not in done.stderr
