@@ -183,7 +183,13 @@ def _judge(
         )
     rest = {}
     if view is not None:
-        screened = strategy.screen(view, state.positions, state.equity, settings.max_position_pct)
+        screened = strategy.screen(
+            view,
+            state.positions,
+            state.equity,
+            settings.max_position_pct,
+            explain=SIGNAL_OUTCOMES,  # the rest are only counted
+        )
         for symbol, evaluation in screened.items():
             if symbol not in evaluations:
                 rest[symbol] = _not_fetched(evaluation, settings.top_n)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.domain.market import Kline, Ticker24h
 from app.domain.strategies import MomentumStrategy, StrategyContext, UniverseView
+from app.domain.strategies.base import SIGNAL_OUTCOMES
 from app.domain.trading import Position
 from app.services.universe import decode, encode, reference_times
 
@@ -90,6 +91,40 @@ def test_screening_the_universe_decides_like_the_candles_do(
             judged.signal.size,
         )
     assert got.values["momentum_pct"] == judged.values["momentum_pct"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reference=st.one_of(st.just(D(0)), prices),
+    opened=prices,
+    now_price=prices,
+    qty=st.sampled_from([None, D(0), D("2")]),
+    equity=st.decimals(min_value=D("0"), max_value=D("100000"), places=2),
+    explain=st.sampled_from([SIGNAL_OUTCOMES, ("buy",), (), ("hold", "not_enough_candles")]),
+    history=st.booleans(),
+)
+def test_screening_only_to_count_gives_the_same_outcomes_and_explains_what_is_asked(
+    reference, opened, now_price, qty, equity, explain, history
+):
+    position = None if qty is None else Position("XUSDT", qty, opened, now_price)
+    view = UniverseView(
+        now=NOW,
+        interval="1m",
+        lookback_minutes=15,
+        latest={"XUSDT": now_price, "NEWUSDT": now_price},
+        candle_open={"XUSDT": opened} if history else None,
+        reference={"XUSDT": reference} if history else None,
+        history_minutes=30 if history else 3,
+    )
+    positions = {} if position is None else {"XUSDT": position}
+    full = MOMENTUM.screen(view, positions, equity, D("0.1"))
+    counted = MOMENTUM.screen(view, positions, equity, D("0.1"), explain=explain)
+    assert {s: e.outcome for s, e in counted.items()} == {s: e.outcome for s, e in full.items()}
+    for symbol, evaluation in counted.items():
+        if evaluation.outcome in explain or evaluation.outcome in SIGNAL_OUTCOMES:
+            assert evaluation == full[symbol]
+        else:
+            assert (evaluation.reason, evaluation.values) == ("", {})
 
 
 def test_a_short_history_is_warming_up_and_a_new_symbol_says_so():

@@ -7,7 +7,7 @@ outcomes that carry no signal are what "why did it not trade?" is answered with.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -116,8 +116,11 @@ class Strategy(Protocol):
         positions: Mapping[str, Position],
         equity: Decimal,
         max_position_pct: Decimal,
+        explain: Container[str] | None = None,
     ) -> dict[str, Evaluation]:
-        """Every symbol of the universe, from the all-tickers history."""
+        """Every symbol of the universe, from the all-tickers history. With `explain`, only
+        the outcomes in it and those with a signal need their reason and values (the rest
+        are counted)."""
         ...
 
     def interest(self, view: UniverseView) -> dict[str, Decimal]:
