@@ -98,10 +98,9 @@ def run_signals(
                 settings.lookback_minutes,
             )
         )
-        evaluations, rest = _judge(run, cash, held, tickers, klines, view, settings, now)
-        counts = Counter(e.outcome for e in (*evaluations.values(), *rest.values()))
+        evaluations, rest, counts = _judge(run, cash, held, tickers, klines, view, settings, now)
         rows = _signal_rows(evaluations, run_id, settings.strategy, task_id)
-        kept = [*evaluations.values(), *(e for e in rest.values() if e.outcome == NOT_FETCHED)]
+        kept = [*evaluations.values(), *rest.values()]
         upsert(
             session,
             EvaluationRecord,
@@ -147,10 +146,10 @@ def _judge(
     view: Any,
     settings: Settings,
     now: datetime,
-) -> tuple[dict[str, Evaluation], dict[str, Evaluation]]:
-    """The strategy's (and the stop-loss's) verdict on every fetched or held symbol, and on
-    the rest of the universe from the all-tickers history (a would-be trade kept as
-    not_fetched: its book was not fetched this cycle)."""
+) -> tuple[dict[str, Evaluation], dict[str, Evaluation], Counter[str]]:
+    """The strategy's (and the stop-loss's) verdict on every fetched or held symbol; the
+    rest of the universe's would-be trades from the all-tickers history (not_fetched: their
+    book was not fetched this cycle); and how many symbols got each outcome."""
     state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
     limits = RiskLimits.from_settings(settings)
     evaluations = {
@@ -181,19 +180,16 @@ def _judge(
                 interval=settings.interval,
             )
         )
+    counts = Counter(e.outcome for e in evaluations.values())
     rest = {}
     if view is not None:
-        screened = strategy.screen(
-            view,
-            state.positions,
-            state.equity,
-            settings.max_position_pct,
-            explain=SIGNAL_OUTCOMES,  # the rest are only counted
+        counted, signalled = strategy.tally(
+            view, state.positions, state.equity, settings.max_position_pct, skip=evaluations
         )
-        for symbol, evaluation in screened.items():
-            if symbol not in evaluations:
-                rest[symbol] = _not_fetched(evaluation, settings.top_n)
-    return evaluations, rest
+        rest = {symbol: _not_fetched(e, settings.top_n) for symbol, e in signalled.items()}
+        counts.update({kind: n for kind, n in counted.items() if kind not in SIGNAL_OUTCOMES})
+        counts.update(e.outcome for e in rest.values())
+    return evaluations, rest, counts
 
 
 def _signal_rows(
@@ -308,9 +304,7 @@ def _recent_klines(session: Any, symbols: list[str], settings: Settings) -> dict
 
 
 def _not_fetched(evaluation: Evaluation, top_n: int) -> Evaluation:
-    """A universe symbol the strategy would buy, without the book to trade it on."""
-    if evaluation.outcome not in SIGNAL_OUTCOMES:
-        return evaluation
+    """A universe symbol the strategy would trade, without the book to trade it on."""
     reason = (
         f"{evaluation.reason}; but not among the TOP_N={top_n} symbols whose book was fetched "
         "this cycle, so there is nothing to trade it on"

@@ -7,6 +7,7 @@ outcomes that carry no signal are what "why did it not trade?" is answered with.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,11 +117,20 @@ class Strategy(Protocol):
         positions: Mapping[str, Position],
         equity: Decimal,
         max_position_pct: Decimal,
-        explain: Container[str] | None = None,
     ) -> dict[str, Evaluation]:
-        """Every symbol of the universe, from the all-tickers history. With `explain`, only
-        the outcomes in it and those with a signal need their reason and values (the rest
-        are counted)."""
+        """Every symbol of the universe, from the all-tickers history."""
+        ...
+
+    def tally(
+        self,
+        view: UniverseView,
+        positions: Mapping[str, Position],
+        equity: Decimal,
+        max_position_pct: Decimal,
+        skip: Container[str] = (),
+    ) -> tuple[Counter[str], dict[str, Evaluation]]:
+        """`screen` for the symbols not in `skip`, counted: how many get each outcome, and
+        the evaluations with a signal (the ones anyone reads each cycle)."""
         ...
 
     def interest(self, view: UniverseView) -> dict[str, Decimal]:

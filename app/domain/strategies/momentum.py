@@ -20,10 +20,12 @@ not up, holding above the exit threshold, too few candles... with the numbers be
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import NamedTuple
 
 from app.domain.market import KLINE_INTERVALS
 from app.domain.strategies.base import (
@@ -123,21 +125,16 @@ class MomentumStrategy:
         positions: Mapping[str, Position],
         equity: Decimal,
         max_position_pct: Decimal,
-        explain: Container[str] | None = None,
     ) -> dict[str, Evaluation]:
         """Every symbol from three moments of the all-tickers history: the same decision as
         `evaluate`, with the current candle's open and the reference close read from the
-        history instead of candles. With `explain`, an outcome not in it and without a signal
-        comes back without its reason and values (the same outcome, cheaper: for counting)."""
+        history instead of candles."""
         out: dict[str, Evaluation] = {}
         values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
         for symbol, price in view.latest.items():
             reference = view.reference.get(symbol) if view.reference is not None else None
             opened = view.candle_open.get(symbol) if view.candle_open is not None else None
             if reference is None or opened is None:
-                if explain is not None and NOT_ENOUGH_CANDLES not in explain:
-                    out[symbol] = Evaluation(symbol, NOT_ENOUGH_CANDLES, "", {})
-                    continue
                 out[symbol] = Evaluation(
                     symbol,
                     NOT_ENOUGH_CANDLES,
@@ -150,28 +147,77 @@ class MomentumStrategy:
                 )
                 continue
             position = positions.get(symbol)
-            if explain is not None:
-                kind = self._verdict(
-                    opened, price, reference, price, _held(position), equity, max_position_pct
-                ).kind
-                if kind not in explain and kind not in SIGNAL_OUTCOMES:
-                    out[symbol] = Evaluation(symbol, kind, "", {})
-                    continue
-            out[symbol] = self.decide(
-                symbol=symbol,
-                candle_open=opened,
-                price_now=price,
-                reference=reference,
-                ticker_price=price,
-                position=position,
-                equity=equity,
-                max_position_pct=max_position_pct,
-                now=view.now,
-                window=f"over {view.lookback_minutes}m",
-                source="all-tickers history",
-                values=values,
+            out[symbol] = self._from_history(
+                view, symbol, price, opened, reference, position, equity, max_position_pct, values
             )
         return out
+
+    def tally(
+        self,
+        view: UniverseView,
+        positions: Mapping[str, Position],
+        equity: Decimal,
+        max_position_pct: Decimal,
+        skip: Container[str] = (),
+    ) -> tuple[Counter[str], dict[str, Evaluation]]:
+        """`screen` for the symbols not in `skip`, counted: how many get each outcome, and
+        the evaluations with a signal, whole. The same rule without the words."""
+        counts: Counter[str] = Counter()
+        signalled: dict[str, Evaluation] = {}
+        values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
+        references, opens = view.reference or {}, view.candle_open or {}
+        for symbol, price in view.latest.items():
+            if symbol in skip:
+                continue
+            reference, opened = references.get(symbol), opens.get(symbol)
+            if reference is None or opened is None:
+                counts[NOT_ENOUGH_CANDLES] += 1
+                continue
+            position = positions.get(symbol)
+            kind = self._verdict(
+                opened, price, reference, price, _held(position), equity, max_position_pct
+            ).kind
+            counts[kind] += 1
+            if kind in SIGNAL_OUTCOMES:
+                signalled[symbol] = self._from_history(
+                    view,
+                    symbol,
+                    price,
+                    opened,
+                    reference,
+                    position,
+                    equity,
+                    max_position_pct,
+                    values,
+                )
+        return counts, signalled
+
+    def _from_history(
+        self,
+        view: UniverseView,
+        symbol: str,
+        price: Decimal,
+        opened: Decimal,
+        reference: Decimal,
+        position: Position | None,
+        equity: Decimal,
+        max_position_pct: Decimal,
+        values: dict[str, str],
+    ) -> Evaluation:
+        return self.decide(
+            symbol=symbol,
+            candle_open=opened,
+            price_now=price,
+            reference=reference,
+            ticker_price=price,
+            position=position,
+            equity=equity,
+            max_position_pct=max_position_pct,
+            now=view.now,
+            window=f"over {view.lookback_minutes}m",
+            source="all-tickers history",
+            values=values,
+        )
 
     def interest(self, view: UniverseView) -> dict[str, Decimal]:
         """|momentum over the look-back|: the strongest movers either way get a closer look."""
@@ -305,8 +351,7 @@ class MomentumStrategy:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Verdict:
+class _Verdict(NamedTuple):  # a tuple: made for every symbol of the universe each cycle
     kind: str
     momentum: Decimal | None = None  # None: no positive reference price
     strength: Decimal | None = None
