@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -80,9 +80,17 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5, connect_args=_utc_session(url))
     _check_on_checkout(engine)
     return engine
+
+
+def _utc_session(url: str) -> dict[str, str]:
+    """Sessions in UTC, whatever the server's TimeZone: timestamps come back in UTC already
+    (psycopg's `timezone.utc`), so reading one converts nothing. Options in the URL stay."""
+    given = make_url(url).query.get("options")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    return {"options": f"{given} -c TimeZone=UTC" if given else "-c TimeZone=UTC"}
 
 
 # A pooled connection idle for longer than this is pinged (a round trip) before use.

@@ -4,15 +4,31 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from app import migrate
+from app.extensions import make_engine
 from app.models import Market
 
 pytestmark = pytest.mark.integration
 
 EXACT = [Decimal("0.000000012345"), Decimal("98765432109876543210.123456789012345678")]
+MARKET_ROW = dict(
+    symbol="X",
+    base_asset="X",
+    quote_asset="USDT",
+    status="1",
+    is_spot_trading_allowed=True,
+    base_asset_precision=2,
+    quote_asset_precision=2,
+    min_notional=None,
+    min_qty=None,
+    maker_commission=None,
+    taker_commission=None,
+    max_quote_amount=None,
+    full_name=None,
+)
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
@@ -57,21 +73,7 @@ def test_naive_datetimes_and_floats_are_refused(tmp_path):
     url = f"sqlite:///{tmp_path}/cdb.sqlite3"
     migrate.upgrade(url)
     engine = create_engine(url)
-    base = dict(
-        symbol="X",
-        base_asset="X",
-        quote_asset="USDT",
-        status="1",
-        is_spot_trading_allowed=True,
-        base_asset_precision=2,
-        quote_asset_precision=2,
-        min_notional=None,
-        min_qty=None,
-        maker_commission=None,
-        taker_commission=None,
-        max_quote_amount=None,
-        full_name=None,
-    )
+    base = MARKET_ROW
     with Session(engine) as session:
         session.add(Market(**base, updated_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
@@ -139,3 +141,33 @@ def test_a_candle_stored_again_unchanged_is_not_rewritten(backend, empty_pg_url,
     stored = store([candle(0, "100.5", second), candle(1, "100.9", second)])
     assert stored == {0: (Decimal("100.5"), first), 1: (Decimal("100.9"), second)}
     engine.dispose()
+
+
+def test_postgres_sessions_are_in_utc_whatever_the_servers_zone_and_keep_url_options(
+    empty_pg_url,
+):
+    migrate.upgrade(empty_pg_url)
+    name = empty_pg_url.rsplit("/", 1)[1]
+    admin = create_engine(empty_pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET TimeZone = 'America/New_York'")
+    admin.dispose()
+    plain = create_engine(empty_pg_url)
+    with plain.connect() as conn:  # a new session: the database's zone applies
+        assert conn.exec_driver_sql("SELECT now()").scalar().utcoffset() != timedelta(0)
+    plain.dispose()
+    stamp = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # another day in New York's zone
+    with_options = f"{empty_pg_url}?options=-c%20statement_timeout%3D4321"
+    for url in (empty_pg_url, with_options):
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+            conn.execute(delete(Market))
+            conn.execute(insert(Market), [{**MARKET_ROW, "updated_at": stamp}])
+            read = conn.execute(select(Market.updated_at)).scalar_one()
+            assert read == stamp and read.tzinfo is UTC
+            raw = conn.exec_driver_sql("SELECT updated_at::text FROM markets").scalar()
+            assert raw == "2026-11-30 23:30:00+00"
+            if url == with_options:
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"
+        engine.dispose()
