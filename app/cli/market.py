@@ -90,7 +90,7 @@ def market_klines(ctx: click.Context, symbol: str, interval: str, limit: int) ->
     """Candles, oldest first."""
     with _client(ctx) as client:
         klines = client.klines(symbol.upper(), interval, limit=limit)
-    emit([asdict(k) for k in klines])
+    emit([k._asdict() for k in klines])
 
 
 @market.command("book")

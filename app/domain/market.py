@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 # MEXC accepts exactly these kline intervals; "1h" is rejected with code -1121.
 KLINE_INTERVALS: dict[str, int] = {
@@ -86,8 +87,7 @@ class Ticker24h:
         return self.price_change_fraction.scaleb(2)
 
 
-@dataclass(frozen=True, slots=True)
-class Kline:
+class Kline(NamedTuple):  # a tuple: thousands are read and parsed every cycle
     open_time: datetime
     open: Decimal
     high: Decimal

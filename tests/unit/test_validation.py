@@ -52,7 +52,7 @@ def klines(n=5, end=NOW, step=60, **changes):
         for i in range(n)
     ]
     if changes:
-        rows[-1] = replace(rows[-1], **changes)
+        rows[-1] = rows[-1]._replace(**changes)
     return rows
 
 
