@@ -29,10 +29,11 @@ class OperatorAction(Base):
 
 
 class StageLatencyBucket(Base):
-    """A cumulative histogram bucket: how many runs of `stage` took at most `le_ms`.
+    """A histogram bucket: how many runs of `stage` took at most `le_ms` and more than the
+    bucket below (not cumulative: a task end increments one row; /metrics sums them).
 
-    Incremented once per finished task run, so a scrape of /metrics reads a few rows
-    instead of the whole task_runs table. A missing row means a count of zero.
+    A scrape of /metrics reads a few rows instead of the whole task_runs table. A missing
+    row means a count of zero.
     """
 
     __tablename__ = "stage_latency_buckets"

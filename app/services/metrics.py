@@ -10,6 +10,7 @@ whatever the history.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -61,12 +62,10 @@ def observe_task_end(executor: Any, name: str, started_at: datetime, now: dateti
     increment(
         executor, StageLatencyTotal, [{"stage": stage, "count": 1, "sum_ms": runtime_ms}], ["stage"]
     )
-    buckets = [
-        {"stage": stage, "le_ms": le_ms, "count": 1}
-        for le_ms in LATENCY_BUCKETS_MS
-        if runtime_ms <= le_ms
-    ]
-    increment(executor, StageLatencyBucket, buckets, ["stage", "le_ms"])
+    le_ms = next((le for le in LATENCY_BUCKETS_MS if runtime_ms <= le), None)
+    if le_ms is not None:  # slower than the last bucket: only in the totals (+Inf)
+        bucket = {"stage": stage, "le_ms": le_ms, "count": 1}
+        increment(executor, StageLatencyBucket, [bucket], ["stage", "le_ms"])
 
 
 # Reading it all at scrape time -----------------------------------------------------------
@@ -185,7 +184,7 @@ def _market_data_metrics(session: Session, now: datetime) -> Iterator[Any]:
 
 def _stage_latency(session: Session) -> HistogramMetricFamily:
     totals = {row.stage: row for row in session.scalars(select(StageLatencyTotal))}
-    cumulative: dict[tuple[str, int], int] = {
+    in_bucket: dict[tuple[str, int], int] = {
         (row.stage, row.le_ms): row.count for row in session.scalars(select(StageLatencyBucket))
     }
     family = HistogramMetricFamily(
@@ -193,9 +192,12 @@ def _stage_latency(session: Session) -> HistogramMetricFamily:
     )
     for stage in STAGES:
         total = totals.get(stage)
+        cumulative = itertools.accumulate(
+            in_bucket.get((stage, le_ms), 0) for le_ms in LATENCY_BUCKETS_MS
+        )
         buckets = [
-            (floatToGoString(le_ms / 1000), cumulative.get((stage, le_ms), 0))
-            for le_ms in LATENCY_BUCKETS_MS
+            (floatToGoString(le_ms / 1000), count)
+            for le_ms, count in zip(LATENCY_BUCKETS_MS, cumulative, strict=True)
         ]
         buckets.append(("+Inf", total.count if total else 0))
         family.add_metric([stage], buckets, sum_value=(total.sum_ms / 1000) if total else 0.0)

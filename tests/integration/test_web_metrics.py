@@ -30,7 +30,7 @@ from app.models import (
     TaskRun,
     TickerSnapshot,
 )
-from app.services import counters, task_runs
+from app.services import counters, metrics, task_runs
 from app.services.market_view import rebuild_latest
 from app.web import health
 from tests.conftest import REDIS_URL, create_database, drop_database
@@ -372,6 +372,7 @@ def test_stage_latency_histogram_counts_each_finished_run_once(app):
     assert bucket("market_data", "+Inf") == 1
     assert bucket("signals", "0.1") == 0
     assert bucket("signals", "0.5") == 1
+    assert bucket("signals", "180.0") == bucket("market_data", "180.0") == 1  # cumulative
     assert value(families, name, f"{name}_count", stage="risk") == 0
     assert {s.labels["stage"] for s in families[name]} == {
         "market_data",
@@ -379,6 +380,41 @@ def test_stage_latency_histogram_counts_each_finished_run_once(app):
         "risk",
         "execution",
     }
+
+
+def test_migration_0007_turns_cumulative_buckets_into_per_bucket_counts_and_back():
+    url = create_database("buckets" + uuid.uuid4().hex[:6])
+    engine = create_engine(url)
+    # risk: 3 runs <= 50 ms, 1 in (250, 500], 2 in (1000, 2500]; execution: 1 in (50, 100]
+    cumulative = {
+        ("risk", le_ms): count
+        for le_ms, count in zip(metrics.LATENCY_BUCKETS_MS, [3, 3, 3, 4, 4] + [6] * 7, strict=True)
+    } | {("execution", le_ms): 1 for le_ms in metrics.LATENCY_BUCKETS_MS[1:]}
+
+    def stored() -> dict[tuple[str, int], int]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT stage, le_ms, count FROM stage_latency_buckets"))
+            return {(stage, le_ms): count for stage, le_ms, count in rows}
+
+    try:
+        migrate.upgrade(url, "0006")
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO stage_latency_buckets VALUES (:s, :le, :n)"),
+                [{"s": s, "le": le, "n": n} for (s, le), n in cumulative.items()],
+            )
+        migrate.upgrade(url, "0007")
+        assert stored() == {
+            ("risk", 50): 3,
+            ("risk", 500): 1,
+            ("risk", 2500): 2,
+            ("execution", 100): 1,
+        }
+        migrate.downgrade(url, "0006")
+        assert stored() == cumulative
+    finally:
+        engine.dispose()
+        drop_database(url)
 
 
 def test_many_apps_in_one_process_each_export_their_own_http_metrics(pg_url, wiped, tmp_path):
@@ -423,7 +459,7 @@ def test_migration_0003_backfills_the_latency_aggregate():
                     ),
                     {"id": str(uuid.uuid4()), "name": name, "runtime": runtime},
                 )
-        migrate.upgrade(url)
+        migrate.upgrade(url, "0006")  # cumulative buckets until 0007
         with engine.connect() as conn:
             totals = conn.execute(text("SELECT stage, count, sum_ms FROM stage_latency_totals"))
             buckets = dict(
