@@ -40,6 +40,18 @@ class Stack:
     def output(self) -> str:
         return "\n".join(self.lines[-60:])
 
+    def mexc(self) -> str:
+        """The simulator's URL, from the lines `cdb up` prints once it runs."""
+
+        def banner() -> str | None:
+            for line in self.lines:
+                label, _, rest = line.strip().partition(":")
+                if label == "MEXC" and rest.strip():
+                    return rest.split()[0]
+            return None
+
+        return self.wait_until(banner, 30, "the MEXC line of the banner")
+
     def wait_until(self, check, timeout: float, what: str):  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
         last = None

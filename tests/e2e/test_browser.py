@@ -12,6 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import celeryconfig
@@ -310,14 +311,24 @@ def test_settings_page(stack, browser):
     assert csp_violations(browser) == []
 
 
+# A jump plus a steady rise: BTCUSDT's momentum is high and its candles up, so the strategy
+# buys within a few cycles instead of whenever the seeded random market happens to move.
+RALLY = {"symbol": "BTCUSDT", "price_factor": "1.1", "trend_pct_per_min": "1", "depth_factor": "50"}
+
+
 def test_an_orders_trace_reads_as_tables(stack, browser):
-    logged_in(browser, stack, "/admin/orders")
-    link = wait_for(
-        browser,
-        lambda: browser.find_elements(By.CSS_SELECTOR, "a[href*='/admin/orders/']"),
-        90,
-        "an order",
-    )
+    sim = stack.mexc()
+    httpx.post(f"{sim}/_sim/scenarios", json=RALLY, timeout=10).raise_for_status()
+    try:
+        logged_in(browser, stack, "/admin/orders")
+        link = wait_for(
+            browser,
+            lambda: browser.find_elements(By.CSS_SELECTOR, "a[href*='/admin/orders/']"),
+            90,
+            "an order",
+        )
+    finally:
+        httpx.delete(f"{sim}/_sim/scenarios/BTCUSDT", timeout=10).raise_for_status()
     shot(browser, stack, "orders")
     link[0].click()
     assert "Order #" in browser.find_element(By.TAG_NAME, "h1").text
