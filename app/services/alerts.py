@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.domain.trading import Alert
@@ -14,12 +15,22 @@ from app.services import counters
 
 log = logging.getLogger(__name__)
 LOG_LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "CRITICAL": logging.CRITICAL}
+_INSERT = insert(AlertRecord.__table__)
 
 
 def store_alerts(
-    session: Session, alerts: Iterable[Alert], *, source: str, run_id: int | None
+    session: Session,
+    alerts: Iterable[Alert],
+    *,
+    source: str,
+    run_id: int | None,
+    tally: counters.Tally | None = None,
 ) -> int:
-    count = 0
+    """Validate, store and log the alerts in one insert. Their counters go into `tally`
+    when the caller writes one at its end, else they are written here."""
+    rows = []
+    own = tally is None
+    tally = counters.Tally() if tally is None else tally
     for alert in alerts:
         payload = {
             "code": str(alert.code),
@@ -28,18 +39,22 @@ def store_alerts(
             "timestamp": alert.timestamp.isoformat(),
         }
         validate("alert", payload)
-        session.add(
-            AlertRecord(
-                code=payload["code"],
-                level=payload["level"],
-                message=alert.message,
-                symbol=alert.symbol,
-                run_id=run_id,
-                source=source,
-                created_at=alert.timestamp,
-            )
+        rows.append(
+            {
+                "code": payload["code"],
+                "level": payload["level"],
+                "message": alert.message,
+                "symbol": alert.symbol,
+                "run_id": run_id,
+                "source": source,
+                "created_at": alert.timestamp,
+                "acknowledged_at": None,
+            }
         )
-        counters.bump(session, "alerts", code=payload["code"], level=payload["level"])
+        tally.add("alerts", code=payload["code"], level=payload["level"])
         log.log(LOG_LEVELS[payload["level"]], alert.message, extra={"alert": payload["code"]})
-        count += 1
-    return count
+    if rows:
+        session.execute(_INSERT, rows)
+        if own:
+            tally.write(session)
+    return len(rows)

@@ -21,7 +21,7 @@ from app.faults import crash_point
 from app.models import EquitySnapshot, FillRecord, Order
 from app.services import counters
 from app.services.alerts import store_alerts
-from app.services.market_view import latest_prices, market_and_rules
+from app.services.market_view import latest_prices, market_views
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.stages import check_stage_message, load_run, mark_done, too_old
 from app.services.store import upsert
@@ -58,8 +58,9 @@ def execute_run(
             )
             .order_by(Order.id)
         ).all()
+        views = market_views(session, run_id, (order.symbol for order in orders))
         for order in orders:
-            market, rules_ = market_and_rules(session, run_id, order.symbol)
+            market, rules_ = views.get(order.symbol, (None, None))
             side = Side(order.side)
             try:
                 if market is None or rules_ is None:
@@ -85,7 +86,7 @@ def execute_run(
                 _reject(session, tally, order, rejected, run_id, now)
                 if rejected.reason == "slippage":
                     risk, alerts = rules.trip_breaker(risk, limits, now, rejected.detail)
-                    store_alerts(session, alerts, source="execution", run_id=run_id)
+                    store_alerts(session, alerts, source="execution", run_id=run_id, tally=tally)
                 continue
             state, realized = apply_fill(state, fill)
             upsert(
@@ -123,7 +124,7 @@ def execute_run(
         prices = latest_prices(session, list(state.positions))
         state = roll_day(mark_to_market(state, prices), now)
         risk, alerts = rules.check_state(state, risk, limits, now)
-        store_alerts(session, alerts, source="execution", run_id=run_id)
+        store_alerts(session, alerts, source="execution", run_id=run_id, tally=tally)
         save_state(session, locked, state, now, stops)
         save_risk(locked.row, risk, now)
         if not too_old(run, now, settings.data_stale_timeout_sec):
@@ -226,4 +227,4 @@ def _reject(
         order.symbol,
     )
     if rejected.reason != "slippage":
-        store_alerts(session, [alert], source="execution", run_id=run_id)
+        store_alerts(session, [alert], source="execution", run_id=run_id, tally=tally)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from statistics import median
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
@@ -22,11 +23,12 @@ def _levels(raw: list) -> tuple[tuple[Decimal, Decimal], ...]:
     return tuple((Decimal(p), Decimal(q)) for p, q in raw)
 
 
-# The run's book and ticker of a symbol with the symbol's rules (outer-joined: a symbol
-# without rules still has a view), and the spreads of its previous books. Built once: risk
-# runs them for every signal, execution for every order.
+# The run's books and tickers of some symbols with their rules (outer-joined: a symbol
+# without rules still has a view). Built once: risk runs it for a run's signals, execution
+# for a run's orders.
 _STORED = (
     select(
+        BookSnapshot.symbol,
         BookSnapshot.bids,
         BookSnapshot.asks,
         BookSnapshot.fetched_at,
@@ -46,35 +48,61 @@ _STORED = (
         & (TickerSnapshot.symbol == BookSnapshot.symbol),
     )
     .outerjoin(Market, Market.symbol == BookSnapshot.symbol)
-    .where(BookSnapshot.run_id == bindparam("run_id"), BookSnapshot.symbol == bindparam("symbol"))
+    .where(
+        BookSnapshot.run_id == bindparam("run_id"),
+        BookSnapshot.symbol.in_(bindparam("symbols", expanding=True)),
+    )
 )
-_PREVIOUS_BOOKS = (
-    select(BookSnapshot.best_bid, BookSnapshot.best_ask)
-    .where(BookSnapshot.symbol == bindparam("symbol"), BookSnapshot.run_id < bindparam("run_id"))
-    .order_by(BookSnapshot.run_id.desc())
-    .limit(SPREAD_HISTORY)
-)
+# The previous books of up to this many symbols are read in one statement.
+_PREVIOUS_BATCH = 8
 
 
-def market_view(session: Session, run_id: int, symbol: str) -> MarketView | None:
-    """The run's view of `symbol`, or None when the run stored no book or ticker for it."""
-    return market_and_rules(session, run_id, symbol)[0]
+@cache
+def _previous_books(count: int) -> Any:
+    """Best bid and ask of the SPREAD_HISTORY books before the run, of `count` symbols
+    (bound as symbol_0...): one indexed LIMIT per symbol, in one round trip."""
+    parts = [
+        select(
+            select(BookSnapshot.symbol, BookSnapshot.best_bid, BookSnapshot.best_ask)
+            .where(
+                BookSnapshot.symbol == bindparam(f"symbol_{i}"),
+                BookSnapshot.run_id < bindparam("run_id"),
+            )
+            .order_by(BookSnapshot.run_id.desc())
+            .limit(SPREAD_HISTORY)
+            .subquery()
+        )
+        for i in range(count)
+    ]
+    return parts[0] if count == 1 else union_all(*parts)
 
 
-def market_and_rules(
-    session: Session, run_id: int, symbol: str
-) -> tuple[MarketView | None, SymbolRules | None]:
-    """The run's view of `symbol` and the symbol's rules: (None, None) when the run stored
-    no book or ticker for it, and no rules when the symbol has none stored."""
-    keys = {"run_id": run_id, "symbol": symbol}
-    stored = session.execute(_STORED, keys).first()
-    if stored is None:  # no book or no ticker in this run
-        return None, None
-    previous = session.execute(_PREVIOUS_BOOKS, keys).all()
-    spreads = [(ask - bid) / ((ask + bid) / 2) for bid, ask in previous]
+Views = dict[str, tuple[MarketView, SymbolRules | None]]
+
+
+def market_views(session: Session, run_id: int, symbols: Iterable[str]) -> Views:
+    """The run's view of each symbol and its rules (None when it has none stored); a symbol
+    the run stored no book or ticker for is left out."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    stored = session.execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
+    spreads: dict[str, list[Decimal]] = {row.symbol: [] for row in stored}
+    found = sorted(spreads)
+    for start in range(0, len(found), _PREVIOUS_BATCH):
+        batch = found[start : start + _PREVIOUS_BATCH]
+        keys = {f"symbol_{i}": symbol for i, symbol in enumerate(batch)}
+        for symbol, bid, ask in session.execute(
+            _previous_books(len(batch)), {"run_id": run_id, **keys}
+        ):
+            spreads[symbol].append((ask - bid) / ((ask + bid) / 2))
+    return {row.symbol: (_view(row, spreads[row.symbol]), _rules(row)) for row in stored}
+
+
+def _view(stored: Row[Any], spreads: list[Decimal]) -> MarketView:
     qty_precision = stored.base_asset_precision
-    view = MarketView(
-        symbol=symbol,
+    return MarketView(
+        symbol=stored.symbol,
         last_price=stored.last_price,
         bids=_levels(stored.bids),
         asks=_levels(stored.asks),
@@ -82,14 +110,13 @@ def market_and_rules(
         typical_spread_pct=median(spreads) if len(spreads) >= 3 else None,
         qty_step=None if qty_precision is None else Decimal(1).scaleb(-qty_precision),
     )
-    return view, _rules(symbol, stored)
 
 
-def _rules(symbol: str, row: Row[Any]) -> SymbolRules | None:
+def _rules(row: Row[Any]) -> SymbolRules | None:
     if row.rules_symbol is None:
         return None
     return SymbolRules(
-        symbol=symbol,
+        symbol=row.symbol,
         qty_precision=row.base_asset_precision,
         price_precision=row.quote_asset_precision,
         min_qty=row.min_qty or Decimal(0),

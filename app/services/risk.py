@@ -32,7 +32,7 @@ from app.faults import crash_point
 from app.models import Order, RiskDecisionRecord, SignalRecord
 from app.services import counters
 from app.services.alerts import store_alerts
-from app.services.market_view import latest_prices, market_view, newest_data_time
+from app.services.market_view import latest_prices, market_views, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.stages import (
     StageResult,
@@ -89,9 +89,9 @@ def decide_run(
         locked = lock_portfolio(session, settings, now)
         prices = latest_prices(session, list(locked.state.positions))
         state = roll_day(mark_to_market(locked.state, prices), now)
-        risk, alerts = rules.check_state(state, locked.risk, limits, now)
+        risk, drawdown = rules.check_state(state, locked.risk, limits, now)
         risk, stale = rules.check_freshness(risk, newest_data_time(session), limits, now)
-        store_alerts(session, alerts + stale, source="risk", run_id=run_id)
+        alerts = [*drawdown, *stale]  # stored with the decisions' alerts in one insert
         state = _with_pending_orders(session, state, locked.row.id)
         tally = counters.Tally()
 
@@ -103,15 +103,16 @@ def decide_run(
                 SignalRecord.is_exit.desc(), SignalRecord.signal_strength.desc(), SignalRecord.id
             )
         ).all()
+        views = market_views(session, run_id, (record.symbol for record in pending))
         for record in pending:
             signal = _signal(record)
-            market = market_view(session, run_id, record.symbol)
+            market = views.get(record.symbol, (None, None))[0]
             if market is None:
                 decision = _no_market(risk)
             else:
                 decision = rules.decide(signal, state, market, risk, limits, now)
             risk = decision.state
-            store_alerts(session, decision.alerts, source="risk", run_id=run_id)
+            alerts.extend(decision.alerts)
             decision_id = session.execute(
                 _INSERT_DECISION,
                 {
@@ -134,6 +135,7 @@ def decide_run(
                 state = _apply_estimate(
                     state, order["symbol"], order["side"], order["size"], order["est_price"]
                 )
+        store_alerts(session, alerts, source="risk", run_id=run_id, tally=tally)
         tally.write(session)
         save_risk(locked.row, risk, now)
         save_state(
