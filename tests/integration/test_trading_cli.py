@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from decimal import Decimal
 
 import httpx
@@ -32,13 +33,24 @@ def sim():
         yield server
 
 
+# The rally's current candle is up by its trend, which in the first moments of a minute
+# can be less than the seeded market's own move: a pass then rightly finds "last candle
+# down". So passes go on (a second apart) until one has filled, three at least.
+MIN_PASSES, MAX_PASSES = 3, 8
+
+
 @pytest.fixture(scope="module")
 def traded(sim, tmp_path_factory):
-    """A state folder whose SQLite database has seen three pipeline passes."""
+    """A state folder whose SQLite database has seen three or more pipeline passes, at
+    least one of them with a fill unless trading is broken."""
     state = tmp_path_factory.mktemp("trading")
     assert cdb("db", "upgrade", tmp_path=state).returncode == 0
-    passes = []
-    for _ in range(3):
+    passes: list[dict] = []
+    while len(passes) < MIN_PASSES or (
+        len(passes) < MAX_PASSES and not any(p["fills"] for p in passes)
+    ):
+        if len(passes) >= MIN_PASSES:
+            time.sleep(1)
         proc = cdb("pipeline", "run-once", sim=sim, tmp_path=state, **WATCHED)
         assert proc.returncode == 0, proc.stderr
         passes.append(json.loads(proc.stdout))
