@@ -15,6 +15,11 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("CDB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
+# A simulator scenario: a jump plus a steady rise, so BTCUSDT's momentum is high and its
+# current candle up, and the strategy buys whatever the seeded market does on its own. In
+# the first seconds of a minute the simulator's current candle has not moved yet (close =
+# open), so a pass then rightly finds "last candle down": give it a few passes.
+RALLY = "BTCUSDT:price_factor=1.1,trend_pct_per_min=1,depth_factor=50"
 
 
 def _admin() -> psycopg.Connection:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import celeryconfig
+from tests.conftest import RALLY
 from tests.e2e.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -311,14 +312,10 @@ def test_settings_page(stack, browser):
     assert csp_violations(browser) == []
 
 
-# A jump plus a steady rise: BTCUSDT's momentum is high and its candles up, so the strategy
-# buys within a few cycles instead of whenever the seeded random market happens to move.
-RALLY = {"symbol": "BTCUSDT", "price_factor": "1.1", "trend_pct_per_min": "1", "depth_factor": "50"}
-
-
 def test_an_orders_trace_reads_as_tables(stack, browser):
     sim = stack.mexc()
-    httpx.post(f"{sim}/_sim/scenarios", json=RALLY, timeout=10).raise_for_status()
+    # the strategy buys within a few cycles, not whenever the seeded market happens to move
+    httpx.post(f"{sim}/_sim/scenarios", json={"spec": RALLY}, timeout=10).raise_for_status()
     try:
         logged_in(browser, stack, "/admin/orders")
         link = wait_for(
@@ -328,7 +325,7 @@ def test_an_orders_trace_reads_as_tables(stack, browser):
             "an order",
         )
     finally:
-        httpx.delete(f"{sim}/_sim/scenarios/BTCUSDT", timeout=10).raise_for_status()
+        httpx.delete(f"{sim}/_sim/scenarios", timeout=10).raise_for_status()  # the only one
     shot(browser, stack, "orders")
     link[0].click()
     assert "Order #" in browser.find_element(By.TAG_NAME, "h1").text

@@ -11,14 +11,12 @@ import httpx
 import pytest
 
 from app.exchange.simulator import SimulatorServer
+from tests.conftest import RALLY
 from tests.integration.test_cli import cdb
 
 pytestmark = pytest.mark.integration
 
 
-# A jump plus a steady rise: BTCUSDT's momentum is high and its current candle always up,
-# so the strategy buys whatever the simulated market does on its own at this time of day.
-RALLY = "BTCUSDT:price_factor=1.1,trend_pct_per_min=1,depth_factor=50"
 WATCHED = {"SYMBOL_WHITELIST": "BTCUSDT,ETHUSDT,SOLUSDT", "TOP_N": "3", "MIN_QUOTE_VOLUME": "0"}
 
 
@@ -33,9 +31,7 @@ def sim():
         yield server
 
 
-# The rally's current candle is up by its trend, which in the first moments of a minute
-# can be less than the seeded market's own move: a pass then rightly finds "last candle
-# down". So passes go on (a second apart) until one has filled, three at least.
+# Passes go on (a second apart) until one has filled, three at least: see RALLY.
 MIN_PASSES, MAX_PASSES = 3, 8
 
 
