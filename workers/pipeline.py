@@ -30,15 +30,15 @@ def hand_on(task: Any, run_id: int, stage: str, following: str | None) -> None:
 
 @shared_task(name=celeryconfig.SIGNALS_TASK, bind=True, **RETRY)
 def signals_run(self, run_id: int) -> int:
-    result = run_signals(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    hand_on(self, run_id, "signals", result.next_stage)
+    following = run_signals(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
+    hand_on(self, run_id, "signals", following)
     return run_id
 
 
 @shared_task(name=celeryconfig.RISK_TASK, bind=True, **RETRY)
 def risk_run(self, run_id: int) -> int:
-    result = decide_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
-    hand_on(self, run_id, "risk", result.next_stage)
+    following = decide_run(db, current_app.extensions["settings"], run_id, utcnow, self.request.id)
+    hand_on(self, run_id, "risk", following)
     return run_id
 
 

@@ -35,8 +35,8 @@ def execute_run(
     run_id: int,
     clock: Callable[[], datetime],
     task_id: str | None = None,
-) -> list[int]:
-    """Fill the run's new orders against the run's stored books; returns the run's fill ids.
+) -> None:
+    """Fill the run's new orders against the run's stored books.
 
     The portfolio lock serialises executions; an order is filled only while its status is
     "new", and fills.order_id is unique: a redelivered or re-run task fills nothing twice.
@@ -51,6 +51,7 @@ def execute_run(
         locked = lock_portfolio(session, settings, now)
         state, risk, stops = locked.state, locked.risk, dict(locked.stops)
         tally = counters.Tally()
+        filled = 0
         orders = session.scalars(
             select(Order)
             .where(
@@ -113,6 +114,7 @@ def execute_run(
             order.status, order.updated_at = "filled", now
             tally.order_moved(order, "new", "filled")
             tally.add("fills", side=order.side)
+            filled += 1
             if side is Side.BUY:
                 stops[order.symbol] = rules.stop_price(
                     state.positions[order.symbol].avg_entry, limits
@@ -151,24 +153,15 @@ def execute_run(
         tally.write(session)
         mark_done(session, run, "execution", now)
         crash_point("execution.before_commit")
-        ids = list(
-            session.scalars(
-                select(FillRecord.id)
-                .join(Order)
-                .where(Order.run_id == run_id)
-                .order_by(FillRecord.id)
-            )
-        )
     log.info(
         "orders executed",
         extra={
             "run_id": run_id,
             "orders": len(orders),
-            "fills": len(ids),
+            "fills": filled,
             "equity": str(state.equity),
         },
     )
-    return ids
 
 
 def result_payload(

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
+
 from app.config import Settings
 from app.exchange.client import MexcClient, RetryEvent
 from app.extensions import Database
+from app.models import FillRecord, Order, SignalRecord
 from app.services.execution import execute_run
 from app.services.market_data import run_market_data
 from app.services.risk import decide_run
@@ -32,14 +35,27 @@ def run_once(
         clock=clock,
         retries=retries,
     )
-    signals = run_signals(db, settings, summary.id, clock).ids
-    orders = decide_run(db, settings, summary.id, clock).ids
-    fills = execute_run(db, settings, summary.id, clock)
+    run_signals(db, settings, summary.id, clock)
+    decide_run(db, settings, summary.id, clock)
+    execute_run(db, settings, summary.id, clock)
+    with db.transaction() as session:
+        signals, orders, fills = session.execute(_COUNTS, {"run_id": summary.id}).one()
     return {
         "run_id": summary.id,
         "market_data": summary.status,
         "stored_symbols": summary.stored,
-        "signals": len(signals),
-        "orders": len(orders),
-        "fills": len(fills),
+        "signals": signals,
+        "orders": orders,
+        "fills": fills,
     }
+
+
+# The run's signals, orders and fills, counted once the run is through.
+_RUN_ORDERS = select(Order.id).where(Order.run_id == bindparam("run_id"))
+_COUNTS = select(
+    select(func.count(SignalRecord.id))
+    .where(SignalRecord.run_id == bindparam("run_id"))
+    .scalar_subquery(),
+    select(func.count()).select_from(_RUN_ORDERS.subquery()).scalar_subquery(),
+    select(func.count(FillRecord.id)).where(FillRecord.order_id.in_(_RUN_ORDERS)).scalar_subquery(),
+)

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 
 from app.config import Settings
 from app.domain import risk as rules
@@ -35,7 +35,6 @@ from app.services.alerts import store_alerts
 from app.services.market_view import latest_prices, market_views, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.stages import (
-    StageResult,
     check_stage_message,
     load_run,
     mark_done,
@@ -61,7 +60,27 @@ def verdict_dict(v: LayerVerdict) -> dict[str, Any]:
 # objects are needed after the insert).
 _INSERT_DECISION = insert(RiskDecisionRecord.__table__).returning(RiskDecisionRecord.__table__.c.id)
 _INSERT_ORDER = insert(Order.__table__)
-_RUN_ORDERS = select(Order.id).where(Order.run_id == bindparam("run_id"))
+# An anti-join on the decisions' unique signal_id: no scan of every decision ever made.
+_UNDECIDED = ~exists().where(RiskDecisionRecord.signal_id == SignalRecord.id)
+# The run's undecided signals, exits first, then the strongest: the columns a decision needs.
+_PENDING_SIGNALS = (
+    select(
+        SignalRecord.id,
+        SignalRecord.symbol,
+        SignalRecord.direction,
+        SignalRecord.size,
+        SignalRecord.signal_strength,
+        SignalRecord.timestamp,
+        SignalRecord.price,
+        SignalRecord.reason,
+        SignalRecord.is_exit,
+    )
+    .where(
+        SignalRecord.run_id == bindparam("run_id"),
+        _UNDECIDED,
+    )
+    .order_by(SignalRecord.is_exit.desc(), SignalRecord.signal_strength.desc(), SignalRecord.id)
+)
 _PENDING_ORDERS = (
     select(Order.symbol, Order.side, Order.size, Order.est_price)
     .where(Order.status == "new", Order.portfolio_id == bindparam("portfolio_id"))
@@ -75,9 +94,9 @@ def decide_run(
     run_id: int,
     clock: Callable[[], datetime],
     task_id: str | None = None,
-) -> StageResult:
-    """Decide every undecided signal of the run; returns the ids of the run's orders and
-    whether execution is to be sent."""
+) -> str | None:
+    """Decide every undecided signal of the run; returns the stage to send next (see
+    stages.mark_done), or None."""
     check_stage_message(run_id)
     limits = rules.RiskLimits.from_settings(settings)
     now = clock()
@@ -94,15 +113,9 @@ def decide_run(
         alerts = [*drawdown, *stale]  # stored with the decisions' alerts in one insert
         state = _with_pending_orders(session, state, locked.row.id)
         tally = counters.Tally()
+        placed = 0
 
-        decided = select(RiskDecisionRecord.signal_id)
-        pending = session.scalars(
-            select(SignalRecord)
-            .where(SignalRecord.run_id == run_id, SignalRecord.id.not_in(decided))
-            .order_by(
-                SignalRecord.is_exit.desc(), SignalRecord.signal_strength.desc(), SignalRecord.id
-            )
-        ).all()
+        pending = session.execute(_PENDING_SIGNALS, {"run_id": run_id}).all()
         views = market_views(session, run_id, (record.symbol for record in pending))
         for record in pending:
             signal = _signal(record)
@@ -131,6 +144,7 @@ def decide_run(
             if decision.approved and market is not None:
                 order = _order(locked.row.id, run_id, record, decision_id, decision, market, now)
                 session.execute(_INSERT_ORDER, order)
+                placed += 1
                 tally.add("orders", side=order["side"], status="new")
                 state = _apply_estimate(
                     state, order["symbol"], order["side"], order["size"], order["est_price"]
@@ -146,14 +160,13 @@ def decide_run(
         )
         following = mark_done(session, run, "risk", now)
         crash_point("risk.before_commit")
-        ids = list(session.scalars(_RUN_ORDERS, {"run_id": run_id}))
-    log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": len(ids)})
-    return StageResult(ids, following)
+    log.info("risk decided", extra={"run_id": run_id, "signals": len(pending), "orders": placed})
+    return following
 
 
 def _expire_stale_run(
     session: Any, run: Any, settings: Settings, now: datetime, task_id: str | None
-) -> StageResult:
+) -> str | None:
     """The run's data is too old by now: its undecided signals are rejected with that reason,
     and the risk state is left alone (the market is not stale, the message is late)."""
     age = run_age(run, now).total_seconds()
@@ -168,11 +181,8 @@ def _expire_stale_run(
             "reason": "the run's data was too old when the risk stage got to it",
         },
     }
-    decided = select(RiskDecisionRecord.signal_id)
     pending = session.scalars(
-        select(SignalRecord.id).where(
-            SignalRecord.run_id == run.id, SignalRecord.id.not_in(decided)
-        )
+        select(SignalRecord.id).where(SignalRecord.run_id == run.id, _UNDECIDED)
     ).all()
     rows = [
         {
@@ -196,11 +206,10 @@ def _expire_stale_run(
             "stale run: signals rejected",
             extra={"run_id": run.id, "signals": len(rows), "age_seconds": round(age, 1)},
         )
-    ids = session.scalars(select(Order.id).where(Order.run_id == run.id))
-    return StageResult(list(ids), following)
+    return following
 
 
-def _signal(r: SignalRecord) -> Signal:
+def _signal(r: Any) -> Signal:
     return Signal(
         symbol=r.symbol,
         direction=Side(r.direction),

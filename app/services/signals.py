@@ -35,7 +35,6 @@ from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
 from app.services.portfolio import cash_and_positions
 from app.services.stages import (
-    StageResult,
     check_stage_message,
     load_run,
     mark_done,
@@ -67,9 +66,9 @@ def run_signals(
     run_id: int,
     clock: Callable[[], datetime],
     task_id: str | None = None,
-) -> StageResult:
-    """Evaluate the strategy for the run's symbols and held positions; returns the run's
-    signal ids and whether risk is to be sent.
+) -> str | None:
+    """Evaluate the strategy for the run's symbols and held positions; returns the stage to
+    send next (see stages.mark_done), or None.
 
     Every evaluated symbol leaves an evaluation (why it did or did not signal); a signal
     exists at most once per run and symbol. Idempotent: a repeat finds both in place. One
@@ -116,18 +115,11 @@ def run_signals(
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
         following = mark_done(session, run, "signals", now)
         crash_point("signals.before_commit")
-        ids = list(
-            session.scalars(
-                select(SignalRecord.id)
-                .where(SignalRecord.run_id == run_id)
-                .order_by(SignalRecord.id)
-            )
-        )
     log.info(
         "signals generated",
-        extra={"run_id": run_id, "signals": len(ids), "outcomes": dict(counts)},
+        extra={"run_id": run_id, "signals": len(rows), "outcomes": dict(counts)},
     )
-    return StageResult(ids, following)
+    return following
 
 
 # Built once: every signal task runs it.
@@ -211,7 +203,7 @@ def _signal_rows(
     return rows
 
 
-def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> StageResult:
+def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> str | None:
     """A run whose data is too old by now: no strategy and no stop-loss from its prices. Its
     symbols are recorded as not evaluated, and the stage is done."""
     age = run_age(run, now).total_seconds()
@@ -229,10 +221,7 @@ def _stale_run(session: Any, run: Any, settings: Settings, now: datetime) -> Sta
     upsert(session, EvaluationRecord, rows, ["run_id", "symbol"], update=False)
     following = mark_done(session, run, "signals", now)
     log.warning("stale run: no signals", extra={"run_id": run.id, "age_seconds": round(age, 1)})
-    ids = session.scalars(
-        select(SignalRecord.id).where(SignalRecord.run_id == run.id).order_by(SignalRecord.id)
-    )
-    return StageResult(list(ids), following)
+    return following
 
 
 def _stop_loss_evaluation(signal: Signal, state: PortfolioState, limits: RiskLimits) -> Evaluation:

@@ -11,7 +11,7 @@ moment old can only see a mark missing that was just set, which sends a harmless
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -22,11 +22,6 @@ from app.models.runs import STAGE_MARKS
 
 STAGES = ("market_data", "signals", "risk", "execution")
 NEXT = {"market_data": "signals", "signals": "risk", "risk": "execution"}
-
-
-class StageResult(NamedTuple):
-    ids: list[int]  # what the stage's work for the run is: its signals, orders or fills
-    next_stage: str | None  # the stage to send next (see mark_done), or None
 
 
 class UnknownRunError(LookupError):
