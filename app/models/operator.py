@@ -68,6 +68,8 @@ class AdminSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # HMAC-SHA256 of the ADMIN_PASSWORD it was made with, keyed by the token (app.web.sessions)
+    credential: Mapped[str | None] = mapped_column(String(64))
 
 
 class LoginAttempt(Base):

@@ -92,7 +92,8 @@ def _check_session() -> sessions.Verdict:
     token = _session_token()
     if token is None or settings.admin_password is None:  # no password: the panel is off
         return sessions.Verdict(None)
-    verdict = sessions.check_session(db, token, settings.admin_username, _now())
+    password = settings.admin_password.get_secret_value()
+    verdict = sessions.check_session(db, token, settings.admin_username, password, _now())
     if verdict.username is None:
         session.pop(SESSION_TOKEN, None)
     return verdict
@@ -243,7 +244,8 @@ def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]
         throttle.record(db, remote, username, ok, now)
         if ok:
             sessions.revoke(db, _session_token(), now)  # the session this browser held, if any
-            token = sessions.open_session(db, settings.admin_username, remote, now)
+            password = settings.admin_password.get_secret_value()  # type: ignore[union-attr]
+            token = sessions.open_session(db, settings.admin_username, password, remote, now)
             session.clear()  # a fresh cookie (and CSRF token) for the logged-in user
             session.permanent = True
             session[SESSION_TOKEN] = token

@@ -3,14 +3,21 @@
 The signed session cookie carries only a random token; the table holds its SHA-256 (so a
 copy of the database logs no one in), who it is for, and when it was made, last used, ends
 and was revoked. A session is valid while it is not revoked (logging out revokes it), younger
-than ABSOLUTE_LIFETIME however busy, and used within IDLE_TIMEOUT. Every login makes a new
-one (and revokes the one the browser held), so a token planted before the login is worth
-nothing after it. Sessions that ended more than KEEP_ENDED ago are deleted at every login.
+than ABSOLUTE_LIFETIME however busy, used within IDLE_TIMEOUT, and made with the
+ADMIN_USERNAME and ADMIN_PASSWORD still in force: changing either (and restarting the web)
+logs every browser out. Every login makes a new one (and revokes the one the browser held), so
+a token planted before the login is worth nothing after it. Sessions that ended more than
+KEEP_ENDED ago are deleted at every login.
+
+Which password a session was made with is kept as an HMAC of the password keyed with the
+session's token: the database holds only the token's hash, so a copy of it gives nothing to
+guess the password against, and checking it costs one HMAC per request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +40,11 @@ def token_id(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def credential_mark(token: str, password: str) -> str:
+    """What the session row keeps of the password it was made with (see the module's doc)."""
+    return hmac.new(token.encode("utf-8"), password.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What a token is worth now: the user, or why not."""
@@ -41,8 +53,11 @@ class Verdict:
     ended: str | None = None  # why a known session no longer counts
 
 
-def open_session(database: Database, username: str, remote_addr: str | None, now: datetime) -> str:
-    """A new session for `username`; returns the token for the cookie."""
+def open_session(
+    database: Database, username: str, password: str, remote_addr: str | None, now: datetime
+) -> str:
+    """A new session for `username`, who logged in with `password` (the ADMIN_PASSWORD
+    setting in force); returns the token for the cookie."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with database.transaction() as session:
         session.execute(delete(AdminSession).where(AdminSession.expires_at < now - KEEP_ENDED))
@@ -55,13 +70,17 @@ def open_session(database: Database, username: str, remote_addr: str | None, now
                 expires_at=now + ABSOLUTE_LIFETIME,
                 revoked_at=None,
                 remote_addr=(remote_addr or "")[:64] or None,
+                credential=credential_mark(token, password),
             )
         )
     return token
 
 
-def check_session(database: Database, token: str, username: str, now: datetime) -> Verdict:
-    """Whether `token` is a live session of `username`; records the use."""
+def check_session(
+    database: Database, token: str, username: str, password: str, now: datetime
+) -> Verdict:
+    """Whether `token` is a live session of `username` made with `password` (the settings in
+    force); records the use."""
     if not token or len(token) > MAX_TOKEN:
         return Verdict(None)
     with database.transaction() as session:
@@ -78,6 +97,10 @@ def check_session(database: Database, token: str, username: str, now: datetime) 
             return Verdict(None, f"nothing was done for {minutes:.0f} min")
         if row.username != username:
             return Verdict(None, "ADMIN_USERNAME has changed")
+        if row.credential is None or not hmac.compare_digest(
+            row.credential, credential_mark(token, password)
+        ):
+            return Verdict(None, "ADMIN_PASSWORD has changed")
         if now - row.last_seen_at >= TOUCH_EVERY:
             row.last_seen_at = now
         return Verdict(row.username)

@@ -298,6 +298,40 @@ def test_a_renamed_admin_username_ends_the_sessions(stack_env, admin):
     renamed.extensions["celery"].close()
 
 
+def test_a_changed_admin_password_ends_the_sessions(stack_env, app, admin):
+    client, _ = admin
+    cookie = client.get_cookie("cdb_session").value
+    [row] = rows(AdminSession)
+    token = cookie_of(app, client)[SESSION_TOKEN]
+    assert row.credential == sessions.credential_mark(token, PASSWORD)
+    assert PASSWORD not in row.credential
+    same = build_app(stack_env)  # a restart with the same password: still logged in
+    kept = same.test_client()
+    kept.set_cookie("cdb_session", cookie)
+    assert kept.get("/admin/").status_code == 200
+    changed = build_app(stack_env, admin_password=PASSWORD + "-rotated")
+    other = changed.test_client()
+    other.set_cookie("cdb_session", cookie)
+    response = other.get("/admin/positions")
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    page = other.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your session has ended (ADMIN_PASSWORD has changed): log in again." in page
+    assert login(other, password=PASSWORD + "-rotated").status_code == 302
+    assert other.get("/admin/positions").status_code == 200
+    for app in (same, changed):
+        app.extensions[health.MONITOR_KEY].stop()
+        app.extensions["celery"].close()
+
+
+def test_a_session_from_before_the_password_was_remembered_ends(admin, engine):
+    client, _ = admin
+    execute(engine, "UPDATE admin_sessions SET credential = NULL")
+    response = client.get("/admin/orders")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your session has ended (ADMIN_PASSWORD has changed): log in again." in page
+
+
 def test_old_sessions_are_pruned_at_login(client):
     long_ago = now() - timedelta(days=3)
     with db.transaction() as session:
