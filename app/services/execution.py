@@ -59,7 +59,10 @@ def execute_run(
             )
             .order_by(Order.id)
         ).all()
-        views = market_views(session, run_id, (order.symbol for order in orders))
+        # The typical spread is the risk layers' business: a fill walks the book as it is.
+        views = market_views(
+            session, run_id, (order.symbol for order in orders), typical_spread=False
+        )
         for order in orders:
             market, rules_ = views.get(order.symbol, (None, None))
             side = Side(order.side)

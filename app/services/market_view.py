@@ -80,15 +80,18 @@ def _previous_books(count: int) -> Any:
 Views = dict[str, tuple[MarketView, SymbolRules | None]]
 
 
-def market_views(session: Session, run_id: int, symbols: Iterable[str]) -> Views:
+def market_views(
+    session: Session, run_id: int, symbols: Iterable[str], *, typical_spread: bool = True
+) -> Views:
     """The run's view of each symbol and its rules (None when it has none stored); a symbol
-    the run stored no book or ticker for is left out."""
+    the run stored no book or ticker for is left out. typical_spread=False: without the
+    previous books' median spread (`typical_spread_pct` None), one round trip fewer."""
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
     stored = session.execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
     spreads: dict[str, list[Decimal]] = {row.symbol: [] for row in stored}
-    found = sorted(spreads)
+    found = sorted(spreads) if typical_spread else []
     for start in range(0, len(found), _PREVIOUS_BATCH):
         batch = found[start : start + _PREVIOUS_BATCH]
         keys = {f"symbol_{i}": symbol for i, symbol in enumerate(batch)}

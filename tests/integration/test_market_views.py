@@ -2,6 +2,7 @@
 backends: each symbol's own book, ticker and rules, and the median spread of its own 20
 previous books (not the previous 20 runs', not another symbol's)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from statistics import median
@@ -148,4 +149,11 @@ def test_each_symbol_gets_its_own_book_rules_and_typical_spread(backend, empty_p
             for v, _ in market_views(session, ids[1], EVERY_RUN).values()
         )
         assert market_views(session, ids[RUNS], []) == {}
+        # without the typical spread: the same views otherwise
+        plain = market_views(session, ids[RUNS], wanted, typical_spread=False)
+        assert sorted(plain) == sorted(views)
+        for symbol, (view, rules) in plain.items():
+            assert view.typical_spread_pct is None
+            assert view == replace(views[symbol][0], typical_spread_pct=None)
+            assert rules == views[symbol][1]
     engine.dispose()
