@@ -1,6 +1,7 @@
 """One worker, one database: the pipeline in a quiet market and in one with trades, with the
 baseline chains interleaved between its runs (bench.baseline); then bytes per run over runs
-with nothing in between, and the simulated month (which copies those runs).
+with nothing in between, the simulated month (which copies those runs), and the market with
+trades again on the month's database: whether a month of history slows the stages down.
 
 Configuration: `cdb up`'s worker (2 processes) over the four queues; the simulator with 200
 symbols; SYMBOL_WHITELIST = the 10 calmest tradable symbols, TOP_N=10, MIN_QUOTE_VOLUME=0
@@ -24,7 +25,7 @@ from bench.options import Options
 from bench.progress import Progress
 from bench.resources import Resources
 from bench.section import Section, open_section
-from bench.sizes import delta, table_bytes
+from bench.sizes import delta, row_counts, table_bytes
 from bench.stack import READY_SECONDS, client_app
 from bench.timings import latency_figures, read_timings
 
@@ -194,6 +195,7 @@ def measure_storage(section: Section, options: Options, progress: Progress) -> d
         prune,
     )
     month["template_runs_with_trades"] = wanted
+    after = after_the_month(section, options, progress)
     return {
         "config": section.config(month_trade_share=share),
         "method": "bytes per run: size deltas over runs sent back to back with nothing in "
@@ -209,4 +211,27 @@ def measure_storage(section: Section, options: Options, progress: Progress) -> d
         if prune
         else f"measured without retention: the worker has no {PRUNE_TASK} task",
         "month": month,
+        "after_month": after,
+    }
+
+
+# What a month of history could slow down: the reads of decisions, orders, fills and runs.
+HISTORY_TABLES = ("market_data_runs", "signals", "risk_decisions", "orders", "fills")
+
+
+def after_the_month(section: Section, options: Options, progress: Progress) -> dict:
+    """The market with trades again, as many runs as before the month, on the month's
+    database (the copies sit below the real rows by id and in time, as older history does)."""
+    symbols = section.values["SYMBOL_WHITELIST"].split(",")
+    market, driver = section.market, section.driver
+    market.flatten(symbols)
+    progress.say(f"after the month: {options.pipeline_runs} runs with trades")
+    keys = driver.runs(
+        options.pipeline_runs,
+        before=lambda index: market.step(symbols, index),
+        progress=progress.counter("runs", options.pipeline_runs),
+    )
+    return {
+        "history_rows": row_counts(section.engine, list(HISTORY_TABLES)),
+        **latency_figures(read_timings(section.engine, keys)),
     }

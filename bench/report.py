@@ -57,7 +57,13 @@ NUMERIC_KEYS = {
         "scrape_fills",
     ),
     "memory": ("worker_rss_mb_start", "worker_rss_mb_1k", "worker_rss_mb_10k"),
-    "storage": ("db_bytes_per_run", "db_bytes_per_run_trades", "db_month_bytes"),
+    "storage": (
+        "db_bytes_per_run",
+        "db_bytes_per_run_trades",
+        "db_month_bytes",
+        "month_chain_p50_ms",
+        "month_chain_p99_ms",
+    ),
 }
 RATIO_KEYS = (
     "chain_ratio_p99",
@@ -156,6 +162,10 @@ def assemble(
         "db_month_runs": _get(storage, "month", "runs_simulated"),
         "db_month_pruned": _get(storage, "month", "pruned"),
         "retention": _get(storage, "retention"),
+        "month_chain_p50_ms": _get(storage, "after_month", "chain_ms", "p50"),
+        "month_chain_p99_ms": _get(storage, "after_month", "chain_ms", "p99"),
+        "month_stage_p50_ms": _per_stage(_get(storage, "after_month"), "p50"),
+        "month_history_rows": _get(storage, "after_month", "history_rows"),
         "machine": machine,
         "seconds": round(seconds, 1),
         "section_seconds": durations,
@@ -240,6 +250,13 @@ def render_text(result: dict) -> str:
             rows.append(
                 _row(f"  stage {stage}, {market} (ms)", figures["stage_ms"][stage], None, "")
             )
+    after = _get(s, "storage", "after_month")
+    if after:
+        decisions = _n(_get(after, "history_rows", "risk_decisions"))
+        runs = f"{after['runs']} runs, after the month: {decisions} decisions kept"
+        rows.append(_row("post-fetch chain, trades, month on (ms)", after["chain_ms"], base, runs))
+        for stage in STAGES[1:]:
+            rows.append(_row(f"  stage {stage}, month on (ms)", after["stage_ms"][stage], None, ""))
     universe = s.get("universe")
     for phase in (universe.get("top_n_10"), universe) if universe else ():
         if not phase:

@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, union_all, update
 
 from app.config import Settings
 from app.domain import market as dm
@@ -265,7 +266,40 @@ _OF_SYMBOLS = (
     _K.symbol.in_(bindparam("symbols", expanding=True)),
     _K.interval == bindparam("interval"),
 )
-_NEWEST_KLINE = select(func.max(_K.open_time)).where(*_OF_SYMBOLS)
+# The newest candle of up to this many symbols is read in one statement.
+NEWEST_BATCH = 25
+
+
+@cache
+def _newest_klines(count: int) -> Any:
+    """The newest candle time of each of `count` symbols (bound as symbol_0...): one probe
+    of the (symbol, interval, open_time) index per symbol. A max() over `symbol IN (...)`
+    reads every stored candle of those symbols instead: ≈ 10 ms a run after a month."""
+    parts = [
+        select(
+            select(_K.open_time)
+            .where(_K.symbol == bindparam(f"symbol_{i}"), _K.interval == bindparam("interval"))
+            .order_by(_K.open_time.desc())
+            .limit(1)
+            .subquery()
+        )
+        for i in range(count)
+    ]
+    return parts[0] if count == 1 else union_all(*parts)
+
+
+def newest_kline(conn: Any, symbols: list[str], interval: str) -> datetime | None:
+    """When the newest stored candle of any of the symbols opened (None: no candles)."""
+    newest = None
+    for start in range(0, len(symbols), NEWEST_BATCH):
+        batch = symbols[start : start + NEWEST_BATCH]
+        keys = {f"symbol_{i}": symbol for i, symbol in enumerate(batch)}
+        for (opened,) in conn.execute(_newest_klines(len(batch)), {"interval": interval, **keys}):
+            if newest is None or opened > newest:
+                newest = opened
+    return newest
+
+
 # Table columns, run on the session's connection: Core rows, none of the ORM's per-row
 # loading (≈ 1,800 candles per run at TOP_N=100).
 _KLINES = (
@@ -293,7 +327,7 @@ def _recent_klines(session: Any, symbols: list[str], settings: Settings) -> dict
     limit = kline_limit(settings.interval, settings.lookback_minutes)
     conn = session.connection()
     keys = {"symbols": symbols, "interval": settings.interval}
-    newest = conn.execute(_NEWEST_KLINE, keys).scalar()
+    newest = newest_kline(conn, symbols, settings.interval)
     if newest is None:
         return {}
     since = newest - timedelta(seconds=KLINE_INTERVALS[settings.interval] * (limit + 1))

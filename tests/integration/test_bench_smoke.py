@@ -68,6 +68,8 @@ NUMBERS = (
     "db_bytes_per_run",
     "db_bytes_per_run_trades",
     "db_month_bytes",
+    "month_chain_p50_ms",
+    "month_chain_p99_ms",
 )
 STAGES = ("market_data", "signals", "risk", "execution")
 MACHINE = ("cores", "memory_gib", "python", "postgresql", "redis", "date", "git_commit")
@@ -90,11 +92,12 @@ def test_quick_bench_prints_every_figure():
     }  # fmt: skip
     not_numbers = {key: result.get(key) for key in NUMBERS if not is_number(result.get(key))}
     assert not not_numbers
-    for key in ("stage_p50_ms", "stage_p99_ms"):
+    for key in ("stage_p50_ms", "stage_p99_ms", "month_stage_p50_ms"):
         assert set(result[key]) == set(STAGES)
         assert all(is_number(value) for value in result[key].values()), result[key]
     assert result["pipeline_runs"] == 3 and result["worker_rss_runs"] == [3, 6]
     assert result["scrape_orders"] >= 1000 and result["scrape_fills"] >= 1000
+    assert result["month_history_rows"]["risk_decisions"] >= 3  # the month's and after
     assert result["db_bytes_per_run_by_table"]
     assert all(is_number(v) for v in result["db_bytes_per_run_by_table"].values())
     assert all(result["machine"].get(key) for key in MACHINE), result["machine"]
