@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from statistics import median
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, union_all
+from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.trading import MarketView, SymbolRules
 from app.format import Precision
 from app.models import BookSnapshot, LatestTicker, Market, MarketDataRun, TickerSnapshot
+from app.services.per_symbol import batches, union_per_symbol
 
 SPREAD_HISTORY = 20
 
@@ -57,24 +57,14 @@ _STORED = (
 _PREVIOUS_BATCH = 8
 
 
-@cache
-def _previous_books(count: int) -> Any:
-    """Best bid and ask of the SPREAD_HISTORY books before the run, of `count` symbols
-    (bound as symbol_0...): one indexed LIMIT per symbol, in one round trip."""
-    parts = [
-        select(
-            select(BookSnapshot.symbol, BookSnapshot.best_bid, BookSnapshot.best_ask)
-            .where(
-                BookSnapshot.symbol == bindparam(f"symbol_{i}"),
-                BookSnapshot.run_id < bindparam("run_id"),
-            )
-            .order_by(BookSnapshot.run_id.desc())
-            .limit(SPREAD_HISTORY)
-            .subquery()
-        )
-        for i in range(count)
-    ]
-    return parts[0] if count == 1 else union_all(*parts)
+def _previous_books(symbol: BindParameter[Any]) -> Select[Any]:
+    """Best bid and ask of the symbol's SPREAD_HISTORY books before the run."""
+    return (
+        select(BookSnapshot.symbol, BookSnapshot.best_bid, BookSnapshot.best_ask)
+        .where(BookSnapshot.symbol == symbol, BookSnapshot.run_id < bindparam("run_id"))
+        .order_by(BookSnapshot.run_id.desc())
+        .limit(SPREAD_HISTORY)
+    )
 
 
 Views = dict[str, tuple[MarketView, SymbolRules | None]]
@@ -92,12 +82,9 @@ def market_views(
     stored = session.execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
     spreads: dict[str, list[Decimal]] = {row.symbol: [] for row in stored}
     found = sorted(spreads) if typical_spread else []
-    for start in range(0, len(found), _PREVIOUS_BATCH):
-        batch = found[start : start + _PREVIOUS_BATCH]
-        keys = {f"symbol_{i}": symbol for i, symbol in enumerate(batch)}
-        for symbol, bid, ask in session.execute(
-            _previous_books(len(batch)), {"run_id": run_id, **keys}
-        ):
+    for keys in batches(found, _PREVIOUS_BATCH):
+        previous = union_per_symbol(_previous_books, len(keys))
+        for symbol, bid, ask in session.execute(previous, {"run_id": run_id, **keys}):
             spreads[symbol].append((ask - bid) / ((ask + bid) / 2))
     return {row.symbol: (_view(row, spreads[row.symbol]), _rules(row)) for row in stored}
 

@@ -92,6 +92,16 @@ def _seed(conn) -> tuple[int, list[int]]:
     return last, [ids[(last, "AUSDT")], ids[(last, "BUSDT")]]
 
 
+def _plan_nodes(conn, explain: str, parameters=None) -> list[dict]:
+    """Every node of a PostgreSQL plan (`explain`: an EXPLAIN … FORMAT JSON statement)."""
+    found, nodes = [], [conn.exec_driver_sql(explain, parameters).scalar()[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        found.append(node)
+    return found
+
+
 def _reads_of_decisions(conn, backend: str, run_id: int) -> list[str]:
     """How the query's plan reads risk_decisions: one line per access."""
     query = _PENDING_SIGNALS.params(run_id=run_id)
@@ -100,14 +110,11 @@ def _reads_of_decisions(conn, backend: str, run_id: int) -> list[str]:
         rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
         return [row[-1] for row in rows if "risk_decisions" in row[-1]]
     conn.execute(text("ANALYZE"))
-    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}").scalar()
-    reads, nodes = [], [plan[0]["Plan"]]
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("Plans", []))
-        if node.get("Relation Name") == "risk_decisions":
-            reads.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
-    return reads
+    return [
+        f"{node['Node Type']} {node.get('Index Name', '')}".strip()
+        for node in _plan_nodes(conn, f"EXPLAIN (FORMAT JSON) {compiled}")
+        if node.get("Relation Name") == "risk_decisions"
+    ]
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
@@ -192,17 +199,12 @@ def _kline_rows_read(conn, symbols: list[str]) -> int:
         newest_kline(conn, symbols, "1m")
     finally:
         event.remove(conn, "before_cursor_execute", grab)
-    read = 0
-    for statement, parameters in ran:
-        explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}"
-        nodes = [conn.exec_driver_sql(explain, parameters).scalar()[0]["Plan"]]
-        while nodes:
-            node = nodes.pop()
-            nodes.extend(node.get("Plans", []))
-            if node.get("Relation Name") == "klines":  # rows returned or filtered out
-                rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
-                read += rows * node["Actual Loops"]
-    return read
+    return sum(  # the rows each scan of klines returned or filtered out
+        (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+        for statement, parameters in ran
+        for node in _plan_nodes(conn, f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
+        if node.get("Relation Name") == "klines"
+    )
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
