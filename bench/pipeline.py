@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from bench.baseline import RESULT_KEY, Chains, Worker
 from bench.errors import BenchError
@@ -124,12 +124,26 @@ def baseline_chains(section: Section, options: Options) -> Iterator[Chains | Non
             celery.close()
 
 
+def market_runs(
+    section: Section,
+    name: str,
+    count: int,
+    after: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """`count` runs back to back in market `name` (one of MARKETS), from flattened prices:
+    with trades, one symbol is stepped before each run; returns the run keys."""
+    symbols = section.values["SYMBOL_WHITELIST"].split(",")
+    market = section.market
+    market.flatten(symbols)
+    step = (lambda index: market.step(symbols, index)) if name == "trades" else None
+    return section.driver.runs(count, before=step, after=after, progress=progress)
+
+
 def measure_markets(
     section: Section, options: Options, progress: Progress, chains: Chains | None
 ) -> dict:
     """Each market's runs back to back, with the baseline chains between them."""
-    symbols = section.values["SYMBOL_WHITELIST"].split(",")
-    market, driver = section.market, section.driver
     per_run = math.ceil(options.baseline_chains / (options.pipeline_runs * len(MARKETS)))
 
     def after(_index: int) -> None:
@@ -138,15 +152,14 @@ def measure_markets(
 
     results: dict = {}
     for name in MARKETS:
-        market.flatten(symbols)
-        step = (lambda index: market.step(symbols, index)) if name == "trades" else None
         progress.say(
             f"{name} market: {options.pipeline_runs} runs, back to back"
             + (f", {per_run} baseline chain(s) on each worker after each" if chains else "")
         )
-        keys = driver.runs(
+        keys = market_runs(
+            section,
+            name,
             options.pipeline_runs,
-            before=step,
             after=after,
             progress=progress.counter("runs", options.pipeline_runs),
         )
@@ -156,16 +169,13 @@ def measure_markets(
 
 def measure_storage(section: Section, options: Options, progress: Progress) -> dict:
     """Bytes per run over runs with nothing in between, then the simulated month."""
-    symbols = section.values["SYMBOL_WHITELIST"].split(",")
-    market, driver, engine = section.market, section.driver, section.engine
+    engine = section.engine
     per_market: dict[str, dict] = {}
     runs: dict[str, list[int]] = {}
     for name in MARKETS:
-        market.flatten(symbols)
         before = table_bytes(engine)
-        step = (lambda index: market.step(symbols, index)) if name == "trades" else None
         progress.say(f"storage, {name} market: {options.pipeline_runs} runs")
-        keys = driver.runs(options.pipeline_runs, before=step)
+        keys = market_runs(section, name, options.pipeline_runs)
         after = table_bytes(engine)
         grown = {table: size for table, size in delta(before, after).items() if size}
         per_market[name] = {
@@ -222,13 +232,11 @@ HISTORY_TABLES = ("market_data_runs", "signals", "risk_decisions", "orders", "fi
 def after_the_month(section: Section, options: Options, progress: Progress) -> dict:
     """The market with trades again, as many runs as before the month, on the month's
     database (the copies sit below the real rows by id and in time, as older history does)."""
-    symbols = section.values["SYMBOL_WHITELIST"].split(",")
-    market, driver = section.market, section.driver
-    market.flatten(symbols)
     progress.say(f"after the month: {options.pipeline_runs} runs with trades")
-    keys = driver.runs(
+    keys = market_runs(
+        section,
+        "trades",
         options.pipeline_runs,
-        before=lambda index: market.step(symbols, index),
         progress=progress.counter("runs", options.pipeline_runs),
     )
     return {
