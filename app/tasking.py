@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from celery import Celery, Task
@@ -10,6 +9,7 @@ from celery import signals as celery_signals
 from flask import Flask
 
 import celeryconfig
+from app import heap
 from app.config import Settings
 from app.extensions import db
 from app.logs import configure_logging
@@ -51,8 +51,11 @@ def _connect_signals(settings: Settings) -> None:
         db.dispose_after_fork()
         forget_worker_clients()
         stream_feed.forget_clients()
-        gc.collect()
-        gc.freeze()  # what start-up made is never collected: full collections stay short
+        heap.settle()  # what start-up made is never collected: full collections stay short
+
+    @celery_signals.worker_ready.connect(weak=False)
+    def _settled_consumer(**_: Any) -> None:
+        heap.settle()  # the main process, which receives and dispatches every task
 
     @celery_signals.task_prerun.connect(weak=False)
     def _record_start(task_id: str, task: Task, args: Any = (), kwargs: Any = None, **_: Any):
@@ -101,6 +104,7 @@ def _connect_signals(settings: Settings) -> None:
             kwargs=kwargs,
         )
         db.session.remove()
+        heap.after_task()
 
     @celery_signals.task_unknown.connect(weak=False)
     def _record_unknown(
