@@ -34,6 +34,7 @@ NUMERIC_KEYS = {
         "quiet_e2e_p99_ms",
         "quiet_chain_p99_ms",
         "pipeline_runs",
+        "trades_warmup_runs",
     ),
     "universe": (
         "universe_symbols",
@@ -108,6 +109,7 @@ def assemble(
         "celery_floor_chain_p50_ms": _get(baseline, "celery_floor", "chain_ms", "p50"),
         "celery_floor_chain_p99_ms": _get(baseline, "celery_floor", "chain_ms", "p99"),
         "pipeline_runs": _get(trades, "runs"),
+        "trades_warmup_runs": _get(trades, "warmup_runs"),
         "e2e_p50_ms": _get(trades, "e2e_ms", "p50"),
         "e2e_p95_ms": _get(trades, "e2e_ms", "p95"),
         "e2e_p99_ms": _get(trades, "e2e_ms", "p99"),
@@ -243,7 +245,9 @@ def render_text(result: dict) -> str:
         figures = pipeline.get(market)
         if not figures:
             continue
-        runs = f"{figures['runs']} runs, {pipe_cfg}"
+        warmup = figures.get("warmup_runs")
+        runs = f"{figures['runs']} runs" + (f" after {warmup} warm-up" if warmup else "")
+        runs += f", {pipe_cfg}"
         rows.append(_row(f"post-fetch chain, {market} (ms)", figures["chain_ms"], base, runs))
         rows.append(_row(f"md start -> exec end, {market} (ms)", figures["e2e_ms"], base, runs))
         for stage in STAGES:

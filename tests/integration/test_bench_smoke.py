@@ -96,6 +96,8 @@ def test_quick_bench_prints_every_figure():
         assert set(result[key]) == set(STAGES)
         assert all(is_number(value) for value in result[key].values()), result[key]
     assert result["pipeline_runs"] == 3 and result["worker_rss_runs"] == [3, 6]
+    whitelist = result["sections"]["pipeline"]["config"]["settings"]["SYMBOL_WHITELIST"]
+    assert result["trades_warmup_runs"] == 2 * len(whitelist.split(","))  # each bought, sold
     assert result["scrape_orders"] >= 1000 and result["scrape_fills"] >= 1000
     assert result["month_history_rows"]["risk_decisions"] >= 3  # the month's and after
     assert result["db_bytes_per_run_by_table"]
