@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, select, update
+from sqlalchemy import BindParameter, Select, bindparam, select
 
 from app.config import Settings
 from app.domain import market as dm
@@ -31,7 +31,7 @@ from app.events import PayloadError, validate
 from app.extensions import Database
 from app.faults import crash_point
 from app.models import Evaluation as EvaluationRecord
-from app.models import Kline, MarketDataRun, SignalRecord, TickerSnapshot
+from app.models import Kline, SignalRecord, TickerSnapshot
 from app.services.market_data import kline_limit
 from app.services.per_symbol import batches, union_per_symbol
 from app.services.portfolio import cash_and_positions
@@ -108,13 +108,8 @@ def run_signals(
             ["run_id", "symbol"],
             update=False,
         )
-        session.execute(
-            update(MarketDataRun)
-            .where(MarketDataRun.id == run_id, MarketDataRun.evaluation_counts.is_(None))
-            .values(evaluation_counts=dict(counts))
-        )
         upsert(session, SignalRecord, rows, ["run_id", "symbol"], update=False)
-        following = mark_done(session, run, "signals", now)
+        following = mark_done(session, run, "signals", now, evaluation_counts=dict(counts))
         crash_point("signals.before_commit")
     log.info(
         "signals generated",

@@ -11,9 +11,10 @@ moment old can only see a mark missing that was just set, which sends a harmless
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.events import validate
@@ -53,6 +54,16 @@ _MARK_DONE = {
 }
 
 
+@cache
+def _mark_done_with(stage: str, columns: tuple[str, ...]) -> Update:
+    def first(column: Any, name: str) -> Any:
+        return func.coalesce(column, bindparam(name, type_=column.type))
+
+    mark = _RUNS.c[STAGE_MARKS[stage]]
+    values = {mark: first(mark, "now"), **{_RUNS.c[c]: first(_RUNS.c[c], c) for c in columns}}
+    return update(_RUNS).where(_RUNS.c.id == bindparam("run_id")).values(values)
+
+
 def load_run(session: Session, run_id: int) -> Row[Any]:
     """The run's row as a stage needs it (attributes named as on MarketDataRun)."""
     run = session.execute(_LOAD_RUN, {"run_id": run_id}).first()
@@ -61,10 +72,15 @@ def load_run(session: Session, run_id: int) -> Row[Any]:
     return run
 
 
-def mark_done(session: Session, run: Any, stage: str, now: datetime) -> str | None:
+def mark_done(session: Session, run: Any, stage: str, now: datetime, **first: Any) -> str | None:
     """Record that `stage` finished its work for the run (the first time counts); returns the
-    stage to send next when its work for the run is not done yet, else None."""
-    session.execute(_MARK_DONE[stage], {"run_id": run.id, "now": now})
+    stage to send next when its work for the run is not done yet, else None. `first`: other
+    columns of the run, set in the same statement where they are still empty."""
+    if first:
+        statement = _mark_done_with(stage, tuple(first))
+        session.execute(statement, {"run_id": run.id, "now": now, **first})
+    else:
+        session.execute(_MARK_DONE[stage], {"run_id": run.id, "now": now})
     following = NEXT.get(stage)
     if following is None or getattr(run, STAGE_MARKS[following]) is not None:
         return None

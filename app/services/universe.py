@@ -46,7 +46,8 @@ def encode(tickers: Iterable[Ticker24h]) -> tuple[int, bytes]:
     return len(symbols), zlib.compress(data.encode(), 6)
 
 
-def decode(row: UniverseSnapshot) -> Snapshot:
+def decode(row: Any) -> Snapshot:
+    """A stored snapshot (a row or object with run_id, taken_at and data), decoded once."""
     return _decoded(row.run_id, row.taken_at, row.data)
 
 
@@ -167,5 +168,7 @@ def view_at(
 
 
 def snapshot_of_run(session: Session, run_id: int) -> Snapshot | None:
-    row = session.get(UniverseSnapshot, run_id)
+    """The run's snapshot (Core columns on the session's connection: no ORM object for a
+    read every signals run makes)."""
+    row = session.connection().execute(_ROWS, {"run_ids": [run_id]}).first()
     return None if row is None else decode(row)
