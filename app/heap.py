@@ -3,7 +3,7 @@
 A full collection walks every object the collector tracks and has not frozen. A pool
 process that froze its heap at fork still builds ~35,000 long-lived objects in its first
 tasks (lazy imports, mapper configuration, statement caches), and each full collection over
-them then stopped whatever task was running for 10 to 25 ms, every few seconds: the slowest
+them then stopped whatever task was running for 8 to 25 ms, every few seconds: the slowest
 stages of `cdb bench`. Collecting once and freezing the survivors after a process's 1st,
 8th and 64th task keeps full collections under a millisecond. The collection comes first,
 so only live objects are frozen; the collector still frees what later becomes garbage among

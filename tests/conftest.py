@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,6 +22,21 @@ RUN_ID = uuid.uuid4().hex[:8]
 # the first seconds of a minute the simulator's current candle has not moved yet (close =
 # open), so a pass then rightly finds "last candle down": give it a few passes.
 RALLY = "BTCUSDT:price_factor=1.1,trend_pct_per_min=1,depth_factor=50"
+
+
+def run_row(run_key: str, started_at: datetime) -> dict[str, Any]:
+    """A market_data_runs row of a run that fetched and stored nothing."""
+    return {
+        "run_key": run_key,
+        "trigger": "beat",
+        "status": "ok",
+        "started_at": started_at,
+        "parameters": {},
+        "screened_symbols": [],
+        "stored_symbols": [],
+        "rejections": [],
+        "retries": [],
+    }
 
 
 def _admin() -> psycopg.Connection:

@@ -19,6 +19,7 @@ from app import migrate
 from app.models import Kline, MarketDataRun, RiskDecisionRecord, SignalRecord
 from app.services.risk import _PENDING_SIGNALS
 from app.services.signals import NEWEST_BATCH, newest_kline
+from tests.conftest import run_row
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +31,7 @@ PER_RUN = 3
 def _seed(conn) -> tuple[int, list[int]]:
     """RUNS runs of PER_RUN signals each, all decided except in the last run, where the
     middle one is; returns the last run's id and its undecided signals in deciding order."""
-    conn.execute(
-        insert(MarketDataRun.__table__),
-        [
-            {
-                "run_key": f"run-{n}",
-                "trigger": "beat",
-                "status": "ok",
-                "started_at": T0,
-                "parameters": {},
-                "screened_symbols": [],
-                "stored_symbols": [],
-                "rejections": [],
-                "retries": [],
-            }
-            for n in range(RUNS)
-        ],
-    )
+    conn.execute(insert(MarketDataRun.__table__), [run_row(f"run-{n}", T0) for n in range(RUNS)])
     run_ids = [row[0] for row in conn.execute(text("SELECT id FROM market_data_runs ORDER BY id"))]
     strengths = {"AUSDT": D("0.2"), "BUSDT": D("0.9"), "CUSDT": D("0.5")}
     conn.execute(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.models import MarketDataRun
 from app.services.stages import load_run, mark_done
+from tests.conftest import run_row
 
 pytestmark = pytest.mark.integration
 
@@ -28,20 +29,8 @@ def engine(request, empty_pg_url, tmp_path):
 
 def _run(engine, key: str) -> int:
     with engine.begin() as conn:
-        row = {
-            "run_key": key,
-            "trigger": "beat",
-            "status": "ok",
-            "started_at": T0,
-            "parameters": {},
-            "screened_symbols": [],
-            "stored_symbols": [],
-            "rejections": [],
-            "retries": [],
-        }
-        return conn.execute(
-            insert(MarketDataRun.__table__).returning(MarketDataRun.id), row
-        ).scalar()
+        statement = insert(MarketDataRun.__table__).returning(MarketDataRun.id)
+        return conn.execute(statement, run_row(key, T0)).scalar()
 
 
 def _mark(engine, run_id: int, when: datetime, **first) -> str | None:
