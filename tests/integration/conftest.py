@@ -68,6 +68,15 @@ class Process:
         return self.proc.returncode
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend_url(request, empty_pg_url, tmp_path) -> str:
+    """An empty, migrated database on each backend: a throwaway PostgreSQL database, then a
+    SQLite file."""
+    url = empty_pg_url if request.param == "postgresql" else f"sqlite:///{tmp_path}/cdb.sqlite3"
+    migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorServer]:
     server = SimulatorServer(n_symbols=60, seed=7)

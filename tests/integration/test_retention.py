@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app, migrate
+from app import create_app
 from app.config import load_settings
 from app.extensions import db
 from app.models import (
@@ -32,13 +32,11 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database(request, empty_pg_url, tmp_path):
-    url = empty_pg_url if request.param == "postgresql" else f"sqlite:///{tmp_path}/r.sqlite3"
-    migrate.upgrade(url)
+@pytest.fixture
+def database(backend_url):
     settings = load_settings(
         env_file=None,
-        database_url=url,
+        database_url=backend_url,
         retention_snapshot_days="7",
         retention_task_runs_days="7",
         retention_evaluations_days="30",

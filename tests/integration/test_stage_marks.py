@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.models import MarketDataRun
 from app.services.stages import load_run, mark_done
 from tests.conftest import run_row
@@ -18,11 +17,9 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request, empty_pg_url, tmp_path):
-    url = empty_pg_url if request.param == "postgresql" else f"sqlite:///{tmp_path}/cdb.sqlite3"
-    migrate.upgrade(url)
-    engine = create_engine(url)
+@pytest.fixture
+def engine(backend_url):
+    engine = create_engine(backend_url)
     yield engine
     engine.dispose()
 
