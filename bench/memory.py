@@ -28,7 +28,7 @@ def run_memory_section(options: Options, resources: Resources, progress: Progres
         options.sim_symbols,
         options.concurrency,
     ) as section:
-        symbols = section.values["SYMBOL_WHITELIST"].split(",")
+        symbols = section.symbols
         section.market.flatten(symbols)
         progress.say(f"{options.warmup_runs} warm-up runs")
         section.driver.runs(options.warmup_runs)

@@ -55,7 +55,7 @@ def run_pipeline_sections(options: Options, resources: Resources, progress: Prog
         options.concurrency,
     ) as section:
         config = section.config()
-        symbols = section.values["SYMBOL_WHITELIST"].split(",")
+        symbols = section.symbols
         section.market.flatten(symbols)
         progress.say(f"{options.warmup_runs} warm-up runs (not measured)")
         section.driver.runs(options.warmup_runs)
@@ -133,7 +133,7 @@ def market_runs(
 ) -> list[str]:
     """`count` runs back to back in market `name` (one of MARKETS), from flattened prices:
     with trades, one symbol is stepped before each run; returns the run keys."""
-    symbols = section.values["SYMBOL_WHITELIST"].split(",")
+    symbols = section.symbols
     market = section.market
     market.flatten(symbols)
     step = (lambda index: market.step(symbols, index)) if name == "trades" else None
@@ -181,7 +181,7 @@ def market_warmup_runs(section: Section, name: str) -> int:
     far). Two per symbol: each is bought and sold again, so no position is left over."""
     if name != "trades":
         return 0
-    return 2 * len(section.values["SYMBOL_WHITELIST"].split(","))
+    return 2 * len(section.symbols)
 
 
 def measure_storage(section: Section, options: Options, progress: Progress) -> dict:

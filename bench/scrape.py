@@ -99,7 +99,7 @@ def run_scrape_section(options: Options, resources: Resources, progress: Progres
 
 
 def seed_orders(section: Section, options: Options, progress: Progress) -> dict:
-    symbols = section.values["SYMBOL_WHITELIST"].split(",")
+    symbols = section.symbols
     driver, market, engine = section.driver, section.market, section.engine
     market.flatten(symbols)
     progress.say(f"{options.warmup_runs} warm-up and {TEMPLATE_RUNS} template runs with trades")

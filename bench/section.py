@@ -32,6 +32,11 @@ class Section:
     values: dict[str, str]
     load_at_start: list[float] | None = None
 
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the section's settings watch (SYMBOL_WHITELIST)."""
+        return self.values["SYMBOL_WHITELIST"].split(",")
+
     def config(self, **extra: object) -> dict[str, object]:
         """The settings this section gave the children (the rest are the defaults)."""
         shown = {
