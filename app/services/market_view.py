@@ -79,12 +79,12 @@ def market_views(
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
-    stored = session.execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
+    stored = session.connection().execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
     spreads: dict[str, list[Decimal]] = {row.symbol: [] for row in stored}
     found = sorted(spreads) if typical_spread else []
     for keys in batches(found, _PREVIOUS_BATCH):
         previous = union_per_symbol(_previous_books, len(keys))
-        for symbol, bid, ask in session.execute(previous, {"run_id": run_id, **keys}):
+        for symbol, bid, ask in session.connection().execute(previous, {"run_id": run_id, **keys}):
             spreads[symbol].append((ask - bid) / ((ask + bid) / 2))
     return {row.symbol: (_view(row, spreads[row.symbol]), _rules(row)) for row in stored}
 
@@ -132,12 +132,12 @@ def latest_prices(session: Session, symbols: list[str]) -> dict[str, Decimal]:
     however many runs are stored."""
     if not symbols:
         return {}
-    return dict(session.execute(_LATEST_PRICES, {"symbols": symbols}).all())
+    return dict(session.connection().execute(_LATEST_PRICES, {"symbols": symbols}).all())
 
 
 def newest_data_time(session: Session) -> datetime | None:
     """When the newest stored market data was current (the newest run's data time)."""
-    return session.scalar(_NEWEST_DATA_TIME)
+    return session.connection().scalar(_NEWEST_DATA_TIME)
 
 
 def precisions(session: Session, symbols: Iterable[str]) -> dict[str, Precision]:

@@ -67,7 +67,7 @@ def cash_and_positions(
 ) -> tuple[Decimal, dict[str, Position]]:
     """The active account's cash and open positions, unlocked (`initial_capital` and none
     before the first risk or execution run opened an account)."""
-    rows = session.execute(_CASH_AND_POSITIONS).all()
+    rows = session.connection().execute(_CASH_AND_POSITIONS).all()
     if not rows:
         return initial_capital, {}
     held = {

@@ -84,7 +84,9 @@ def run_signals(
             return _stale_run(session, run, settings, now)
         cash, held = cash_and_positions(session, settings.initial_capital)
         symbols = list(dict.fromkeys([*run.stored_symbols, *held]))
-        tickers = dict(session.execute(_RUN_PRICES, {"run_id": run_id, "symbols": symbols}).all())
+        tickers = dict(
+            session.connection().execute(_RUN_PRICES, {"run_id": run_id, "symbols": symbols}).all()
+        )
         klines = _recent_klines(session, run.stored_symbols, settings)
         snapshot = snapshot_of_run(session, run_id)
         view = (

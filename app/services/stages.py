@@ -66,7 +66,7 @@ def _mark_done_with(stage: str, columns: tuple[str, ...]) -> Update:
 
 def load_run(session: Session, run_id: int) -> Row[Any]:
     """The run's row as a stage needs it (attributes named as on MarketDataRun)."""
-    run = session.execute(_LOAD_RUN, {"run_id": run_id}).first()
+    run = session.connection().execute(_LOAD_RUN, {"run_id": run_id}).first()
     if run is None:
         raise UnknownRunError(f"market-data run {run_id} does not exist")
     return run

@@ -115,7 +115,7 @@ def _snapshots(session: Session, wanted: list[tuple[int, datetime]]) -> dict[int
     found = {key[0]: _DECODED[key] for key in wanted if key in _DECODED}
     missing = sorted({run_id for run_id, _ in wanted} - set(found))
     if missing:
-        for row in session.execute(_ROWS, {"run_ids": missing}):
+        for row in session.connection().execute(_ROWS, {"run_ids": missing}):
             found[row.run_id] = _decoded(row.run_id, row.taken_at, row.data)
     return found
 
@@ -143,15 +143,19 @@ def view_at(
     one interval before it (older data would stretch the window)."""
     opened, reference = reference_times(now, interval, lookback_minutes)
     tolerance = timedelta(seconds=KLINE_INTERVALS[interval])
-    open_run, open_time, reference_run, reference_time, oldest = session.execute(
-        _REFERENCES,
-        {
-            "opened": opened,
-            "opened_from": opened - tolerance,
-            "reference": reference,
-            "reference_from": reference - tolerance,
-        },
-    ).one()
+    open_run, open_time, reference_run, reference_time, oldest = (
+        session.connection()
+        .execute(
+            _REFERENCES,
+            {
+                "opened": opened,
+                "opened_from": opened - tolerance,
+                "reference": reference,
+                "reference_from": reference - tolerance,
+            },
+        )
+        .one()
+    )
     pairs = ((open_run, open_time), (reference_run, reference_time))
     wanted = [(run, taken) for run, taken in pairs if run is not None]
     found = _snapshots(session, wanted)
