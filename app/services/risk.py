@@ -32,7 +32,7 @@ from app.faults import crash_point
 from app.models import Order, RiskDecisionRecord, SignalRecord
 from app.services import counters
 from app.services.alerts import store_alerts
-from app.services.market_view import latest_prices, market_views, newest_data_time
+from app.services.market_view import market_views, newest_data_time
 from app.services.portfolio import lock_portfolio, save_risk, save_state
 from app.services.stages import (
     check_stage_message,
@@ -106,8 +106,7 @@ def decide_run(
             lock_portfolio(session, settings, now)  # one decider per run at a time
             return _expire_stale_run(session, run, settings, now, task_id)
         locked = lock_portfolio(session, settings, now)
-        prices = latest_prices(session, list(locked.state.positions))
-        state = roll_day(mark_to_market(locked.state, prices), now)
+        state = roll_day(mark_to_market(locked.state, locked.latest), now)
         risk, drawdown = rules.check_state(state, locked.risk, limits, now)
         risk, stale = rules.check_freshness(risk, newest_data_time(session), limits, now)
         alerts = [*drawdown, *stale]  # stored with the decisions' alerts in one insert
