@@ -29,7 +29,13 @@ from app.exchange.shared_budget import RedisWeightBudget
 from bench.errors import BenchError
 from bench.stack import Running
 
-POLL_SECONDS = 0.02
+# How often the bench reads whether a run is through. Each read costs ≈ 0.7 ms of the bench's
+# CPU and two statements at the server, on the two cores the measured stages run on (the
+# bare chains are awaited with a blocking BLPOP, which costs nothing): every 20 ms that was
+# ≈ 5 % of a core taken from the pipeline's runs alone. The run's figures come from its
+# task_runs, so a later look does not change them; it only leaves a little more idle time
+# between runs.
+POLL_SECONDS = 0.05
 FAILURE_CHECK_EVERY = 25  # polls
 RUN_TIMEOUT_SECONDS = 60.0
 
