@@ -73,7 +73,7 @@ class SignalRecord(Base):
     __table_args__ = (UniqueConstraint("run_id", "symbol"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("market_data_runs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("market_data_runs.id"))
     symbol: Mapped[str] = mapped_column(String(32))
     strategy: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(4))
@@ -97,7 +97,7 @@ class Evaluation(Base):
     __table_args__ = (UniqueConstraint("run_id", "symbol"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("market_data_runs.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("market_data_runs.id"))
     symbol: Mapped[str] = mapped_column(String(32), index=True)
     strategy: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(24), index=True)
