@@ -114,7 +114,8 @@ def decide_run(
         tally = counters.Tally()
         placed = 0
 
-        pending = session.connection().execute(_PENDING_SIGNALS, {"run_id": run_id}).all()
+        conn = session.connection()  # Core statements: none of the ORM's execution path
+        pending = conn.execute(_PENDING_SIGNALS, {"run_id": run_id}).all()
         views = market_views(session, run_id, (record.symbol for record in pending))
         for record in pending:
             signal = _signal(record)
@@ -125,28 +126,24 @@ def decide_run(
                 decision = rules.decide(signal, state, market, risk, limits, now)
             risk = decision.state
             alerts.extend(decision.alerts)
-            decision_id = (
-                session.connection()
-                .execute(
-                    _INSERT_DECISION,
-                    {
-                        "signal_id": record.id,
-                        "approved": decision.approved,
-                        "size": decision.size,
-                        "rejected_by": decision.rejected_by,
-                        "stop_price": decision.stop_price,
-                        "verdicts": [verdict_dict(v) for v in decision.verdicts],
-                        "decided_at": now,
-                        "task_id": task_id,
-                    },
-                )
-                .scalar_one()
-            )
+            decision_id = conn.execute(
+                _INSERT_DECISION,
+                {
+                    "signal_id": record.id,
+                    "approved": decision.approved,
+                    "size": decision.size,
+                    "rejected_by": decision.rejected_by,
+                    "stop_price": decision.stop_price,
+                    "verdicts": [verdict_dict(v) for v in decision.verdicts],
+                    "decided_at": now,
+                    "task_id": task_id,
+                },
+            ).scalar_one()
             if decision.rejected_by:
                 tally.add("risk_rejections", layer=decision.rejected_by)
             if decision.approved and market is not None:
                 order = _order(locked.row.id, run_id, record, decision_id, decision, market, now)
-                session.connection().execute(_INSERT_ORDER, order)
+                conn.execute(_INSERT_ORDER, order)
                 placed += 1
                 tally.add("orders", side=order["side"], status="new")
                 state = _apply_estimate(

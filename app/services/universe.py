@@ -143,19 +143,14 @@ def view_at(
     one interval before it (older data would stretch the window)."""
     opened, reference = reference_times(now, interval, lookback_minutes)
     tolerance = timedelta(seconds=KLINE_INTERVALS[interval])
-    open_run, open_time, reference_run, reference_time, oldest = (
-        session.connection()
-        .execute(
-            _REFERENCES,
-            {
-                "opened": opened,
-                "opened_from": opened - tolerance,
-                "reference": reference,
-                "reference_from": reference - tolerance,
-            },
-        )
-        .one()
-    )
+    moments = {
+        "opened": opened,
+        "opened_from": opened - tolerance,
+        "reference": reference,
+        "reference_from": reference - tolerance,
+    }
+    row = session.connection().execute(_REFERENCES, moments).one()
+    open_run, open_time, reference_run, reference_time, oldest = row
     pairs = ((open_run, open_time), (reference_run, reference_time))
     wanted = [(run, taken) for run, taken in pairs if run is not None]
     found = _snapshots(session, wanted)
