@@ -44,6 +44,23 @@ def _outage(stack, results, name: str, kind: str, then=None):
     return started
 
 
+RUNS_SINCE = (
+    "SELECT r.id, r.status, r.signals_done_at IS NOT NULL AS signals, "
+    "r.risk_done_at IS NOT NULL AS risk, r.execution_done_at IS NOT NULL AS execution, "
+    "r.evaluation_counts AS outcomes, "
+    "(SELECT count(*) FROM signals s WHERE s.run_id = r.id) AS signal_count, "
+    "(SELECT string_agg(coalesce(d.rejected_by, 'approved'), ',') FROM risk_decisions d "
+    " JOIN signals s ON s.id = d.signal_id WHERE s.run_id = r.id) AS decisions, "
+    "(SELECT string_agg(o.status, ',') FROM orders o WHERE o.run_id = r.id) AS orders "
+    "FROM market_data_runs r WHERE r.started_at > :t ORDER BY r.id"
+)
+
+
+def _runs_since(stack, since: float) -> str:
+    """What became of each run started after `since` (epoch s): for a timeout's message."""
+    return "\n".join(str(row) for row in stack.rows(RUNS_SINCE, t=utc(since)))
+
+
 WAITING_ORDERS = (
     "SELECT r.id FROM market_data_runs r JOIN orders o ON o.run_id = r.id "
     "WHERE r.risk_done_at IS NOT NULL AND r.execution_done_at IS NULL AND o.status = 'new' "
@@ -51,7 +68,7 @@ WAITING_ORDERS = (
 )
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_redis_killed_and_restarted(make_stack, results, sim, request):
     name = request.node.name
     results.scenario(name)
@@ -93,7 +110,13 @@ def test_redis_killed_and_restarted(make_stack, results, sim, request):
         # 3. An execution hand-off lost: approved orders wait for an execution worker (it is
         # being redeployed) when the broker dies with their message.
         executor.stop()
-        lost_run = wait_until(lambda: stack.scalar(WAITING_ORDERS), 45, "orders waiting")
+        stopped = time.time()
+        try:
+            lost_run = wait_until(lambda: stack.scalar(WAITING_ORDERS), 90, "orders waiting")
+        except AssertionError as error:
+            runs = _runs_since(stack, stopped)
+            message = f"{error}; the runs since the stop:\n{runs}\nthe worker:\n{worker.tail(20)}"
+            raise AssertionError(message) from None
         lost_orders = stack.scalar("SELECT count(*) FROM orders WHERE run_id = :r", r=lost_run)
         in_flight_at_kill.append(_in_flight(stack))
         executor = _outage(
