@@ -115,7 +115,10 @@ def test_redis_killed_and_restarted(make_stack, results, sim, request):
             lost_run = wait_until(lambda: stack.scalar(WAITING_ORDERS), 90, "orders waiting")
         except AssertionError as error:
             runs = _runs_since(stack, stopped)
-            message = f"{error}; the runs since the stop:\n{runs}\nthe worker:\n{worker.tail(20)}"
+            message = (
+                f"{error}; the runs since the stop:\n{runs}\n"
+                f"the worker:\n{worker.tail(20)}\nbeat:\n{beat.tail(10)}"
+            )
             raise AssertionError(message) from None
         lost_orders = stack.scalar("SELECT count(*) FROM orders WHERE run_id = :r", r=lost_run)
         in_flight_at_kill.append(_in_flight(stack))
