@@ -126,7 +126,9 @@ def execute_run(
                 "order_result", result_payload(order.id, "FILLED", fill.avg_price, fill.fee, now)
             )
 
-        prices = latest_prices(session, list(state.positions))
+        # The held symbols' prices came with the lock; only a symbol bought now is read.
+        bought = [symbol for symbol in state.positions if symbol not in locked.latest]
+        prices = {**locked.latest, **latest_prices(session, bought)}
         state = roll_day(mark_to_market(state, prices), now)
         risk, alerts = rules.check_state(state, risk, limits, now)
         store_alerts(session, alerts, source="execution", run_id=run_id, tally=tally)

@@ -140,6 +140,10 @@ def test_a_rally_buys_and_the_order_is_traceable(
     assert position["stop_price"] < fill["price"]
     equity = rows(engine, "SELECT * FROM equity_snapshots WHERE run_id = :r", r=run["id"])
     assert len(equity) == 1
+    # After its fills execution marks what is held at the newest stored price.
+    latest = one(engine, "SELECT last_price FROM latest_tickers WHERE symbol = :s", s=symbols[0])
+    assert position["last_price"] == latest
+    assert equity[0]["equity"] == equity[0]["cash"] + position["qty"] * latest
     decision = rows(
         engine, "SELECT * FROM risk_decisions WHERE signal_id = :s", s=orders[0]["signal_id"]
     )[0]
@@ -152,6 +156,31 @@ def test_a_rally_buys_and_the_order_is_traceable(
         celeryconfig.RISK_TASK,
         celeryconfig.EXECUTION_TASK,
     } <= names
+
+
+def test_a_held_position_is_marked_at_the_newest_price(
+    worker, celery_client, engine, sim, clean, calm_market, symbols
+):
+    scenario(sim, symbols[5], price_factor="1.03")
+    bought = run_pipeline(celery_client, engine)
+    assert one(engine, "SELECT count(*) FROM fills") == 1, "the rally bought nothing"
+    scenario(sim, symbols[5], price_factor="1.034")  # up a little more: held, no order
+    moved = run_pipeline(celery_client, engine)
+
+    assert one(engine, "SELECT count(*) FROM orders WHERE run_id = :r", r=moved["id"]) == 0
+    position = rows(engine, "SELECT * FROM positions WHERE symbol = :s", s=symbols[5])[0]
+    latest = one(engine, "SELECT last_price FROM latest_tickers WHERE symbol = :s", s=symbols[5])
+    then = one(
+        engine,
+        "SELECT last_price FROM ticker_snapshots WHERE run_id = :r AND symbol = :s",
+        r=bought["id"],
+        s=symbols[5],
+    )
+    assert latest > then
+    assert position["last_price"] == latest
+    equity = one(engine, "SELECT equity FROM equity_snapshots WHERE run_id = :r", r=moved["id"])
+    cash = one(engine, "SELECT cash FROM equity_snapshots WHERE run_id = :r", r=moved["id"])
+    assert equity == cash + position["qty"] * latest
 
 
 def test_execution_redelivered_and_rerun_fills_once(
