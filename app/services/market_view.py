@@ -79,12 +79,13 @@ def market_views(
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
-    stored = session.connection().execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
+    conn = session.connection()
+    stored = conn.execute(_STORED, {"run_id": run_id, "symbols": wanted}).all()
     spreads: dict[str, list[Decimal]] = {row.symbol: [] for row in stored}
     found = sorted(spreads) if typical_spread else []
     for keys in batches(found, _PREVIOUS_BATCH):
         previous = union_per_symbol(_previous_books, len(keys))
-        for symbol, bid, ask in session.connection().execute(previous, {"run_id": run_id, **keys}):
+        for symbol, bid, ask in conn.execute(previous, {"run_id": run_id, **keys}):
             spreads[symbol].append((ask - bid) / ((ask + bid) / 2))
     return {row.symbol: (_view(row, spreads[row.symbol]), _rules(row)) for row in stored}
 
