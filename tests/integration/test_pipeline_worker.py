@@ -97,6 +97,17 @@ def one(engine, sql: str, **params):
         return conn.execute(text(sql), params).scalar_one()
 
 
+def assert_marked_at_newest_price(engine, run_id: int, symbol: str) -> Decimal:
+    """After the run's execution, the symbol's position (the only one held) and the run's
+    equity snapshot are marked at the newest stored price; returns that price."""
+    latest = one(engine, "SELECT last_price FROM latest_tickers WHERE symbol = :s", s=symbol)
+    position = rows(engine, "SELECT * FROM positions WHERE symbol = :s", s=symbol)[0]
+    assert position["last_price"] == latest
+    equity = rows(engine, "SELECT * FROM equity_snapshots WHERE run_id = :r", r=run_id)[0]
+    assert equity["equity"] == equity["cash"] + position["qty"] * latest
+    return latest
+
+
 def run_pipeline(celery, engine) -> dict:
     """Send a market-data task and wait until its execution stage has recorded equity."""
     task_id = str(uuid.uuid4())
@@ -140,10 +151,7 @@ def test_a_rally_buys_and_the_order_is_traceable(
     assert position["stop_price"] < fill["price"]
     equity = rows(engine, "SELECT * FROM equity_snapshots WHERE run_id = :r", r=run["id"])
     assert len(equity) == 1
-    # After its fills execution marks what is held at the newest stored price.
-    latest = one(engine, "SELECT last_price FROM latest_tickers WHERE symbol = :s", s=symbols[0])
-    assert position["last_price"] == latest
-    assert equity[0]["equity"] == equity[0]["cash"] + position["qty"] * latest
+    assert_marked_at_newest_price(engine, run["id"], symbols[0])
     decision = rows(
         engine, "SELECT * FROM risk_decisions WHERE signal_id = :s", s=orders[0]["signal_id"]
     )[0]
@@ -168,8 +176,7 @@ def test_a_held_position_is_marked_at_the_newest_price(
     moved = run_pipeline(celery_client, engine)
 
     assert one(engine, "SELECT count(*) FROM orders WHERE run_id = :r", r=moved["id"]) == 0
-    position = rows(engine, "SELECT * FROM positions WHERE symbol = :s", s=symbols[5])[0]
-    latest = one(engine, "SELECT last_price FROM latest_tickers WHERE symbol = :s", s=symbols[5])
+    latest = assert_marked_at_newest_price(engine, moved["id"], symbols[5])
     then = one(
         engine,
         "SELECT last_price FROM ticker_snapshots WHERE run_id = :r AND symbol = :s",
@@ -177,10 +184,6 @@ def test_a_held_position_is_marked_at_the_newest_price(
         s=symbols[5],
     )
     assert latest > then
-    assert position["last_price"] == latest
-    equity = one(engine, "SELECT equity FROM equity_snapshots WHERE run_id = :r", r=moved["id"])
-    cash = one(engine, "SELECT cash FROM equity_snapshots WHERE run_id = :r", r=moved["id"])
-    assert equity == cash + position["qty"] * latest
 
 
 def test_execution_redelivered_and_rerun_fills_once(
