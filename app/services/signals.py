@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.config import Settings
 from app.domain import market as dm
@@ -263,11 +264,11 @@ _OF_SYMBOLS = (
     _K.symbol.in_(bindparam("symbols", expanding=True)),
     _K.interval == bindparam("interval"),
 )
-# The newest candle of up to this many symbols is read in one statement.
+# SQLite: the newest candle of up to this many symbols is read in one statement.
 NEWEST_BATCH = 25
 
 
-def _newest_kline(symbol: BindParameter[Any]) -> Select[Any]:
+def _newest_kline(symbol: ColumnElement[Any]) -> Select[Any]:
     """The open time of the symbol's newest candle: one probe of the (symbol, interval,
     open_time) index. A max() over `symbol IN (...)` read every stored candle of the run's
     symbols instead: ≈ 10 ms a run after a month."""
@@ -279,8 +280,22 @@ def _newest_kline(symbol: BindParameter[Any]) -> Select[Any]:
     )
 
 
+# PostgreSQL: the same probe per symbol, every symbol in one statement, joined laterally to
+# the array of symbols: ≈ 1.8 ms for 100 symbols here, against ≈ 4.3 ms for the UNION ALLs of
+# 25 probes each that SQLite still runs (0.5 against 0.7 ms for 10).
+_WANTED = (
+    func.unnest(bindparam("symbols", type_=ARRAY(String))).table_valued("symbol").render_derived()
+)
+_PROBE = _newest_kline(_WANTED.c.symbol).lateral()
+_NEWEST_OF_ALL = select(func.max(_PROBE.c.open_time)).select_from(_WANTED).join(_PROBE, true())
+
+
 def newest_kline(conn: Any, symbols: list[str], interval: str) -> datetime | None:
     """When the newest stored candle of any of the symbols opened (None: no candles)."""
+    if not symbols:
+        return None
+    if conn.dialect.name == "postgresql":
+        return conn.scalar(_NEWEST_OF_ALL, {"symbols": symbols, "interval": interval})
     newest = None
     for keys in batches(symbols, NEWEST_BATCH):
         statement = union_per_symbol(_newest_kline, len(keys))

@@ -132,7 +132,7 @@ def test_undecided_signals_are_found_by_index_not_by_scanning_every_decision(
 
 
 MINUTES = 1_500
-SYMBOLS = [f"K{i:02d}USDT" for i in range(NEWEST_BATCH + 5)]  # more than one statement
+SYMBOLS = [f"K{i:02d}USDT" for i in range(NEWEST_BATCH + 5)]  # SQLite: two statements
 
 
 def _seed_klines(conn) -> dict[str, datetime]:
