@@ -47,6 +47,8 @@ NUMERIC_KEYS = {
         "universe_top10_cycle_s",
         "universe_top10_pipeline_p99_s",
         "universe_top10_chain_p99_ms",
+        "universe_bytes_per_run",
+        "universe_top10_bytes_per_run",
     ),
     "scrape": (
         "metrics_scrape_p50_ms",
@@ -144,6 +146,10 @@ def assemble(
         "universe_top10_chain_ratio_p99": ratio(
             _get(universe, "top_n_10", "chain_ms", "p99"), base_p99
         ),
+        "universe_bytes_per_run": _get(universe, "bytes_per_run"),
+        "universe_evaluations_per_run": _get(universe, "evaluations_per_run"),
+        "universe_top10_bytes_per_run": _get(universe, "top_n_10", "bytes_per_run"),
+        "universe_top10_evaluations_per_run": _get(universe, "top_n_10", "evaluations_per_run"),
         "metrics_scrape_p50_ms": _get(scrape, "metrics_ms", "p50"),
         "metrics_scrape_p99_ms": _get(scrape, "metrics_ms", "p99"),
         "metrics_scrape_idle_p99_ms": _get(scrape, "metrics_idle_ms", "p99"),
@@ -320,5 +326,13 @@ def render_text(result: dict) -> str:
             f"every {month['interval_sec']} s): {month['database_bytes'] / 1e6:,.1f} MB "
             + ("(pruned)" if month["pruned"] else "(no retention)")
         )
+    for phase in (universe.get("top_n_10"), universe) if universe else ():
+        if phase and phase.get("bytes_per_run") is not None:
+            verdicts = phase["bytes_per_run_by_table"].get("evaluations", 0)
+            lines.append(
+                f"universe, TOP_N={_get(phase, 'config', 'settings', 'TOP_N')}: database per "
+                f"run {_n(phase['bytes_per_run'])} B, of which {_n(verdicts)} B verdicts "
+                f"({phase['evaluations_per_run']:g} a run)"
+            )
     lines.append(f"took {result['seconds']:.0f} s ({result['section_seconds']})")
     return "\n".join(lines) + "\n"

@@ -55,6 +55,9 @@ NUMBERS = (
     "universe_top10_pipeline_p99_s",
     "universe_top10_chain_p99_ms",
     "universe_top10_chain_ratio_p99",
+    "universe_bytes_per_run",
+    "universe_top10_bytes_per_run",
+    "universe_evaluations_per_run",
     "metrics_scrape_p50_ms",
     "metrics_scrape_p99_ms",
     "metrics_scrape_idle_p99_ms",
@@ -107,6 +110,13 @@ def test_quick_bench_prints_every_figure():
     assert universe["config"]["settings"]["TOP_N"] == "100"
     assert universe["top_n_10"]["config"]["settings"]["TOP_N"] == "10"
     assert universe["top_n_10"]["fetched_symbols"] == 10
+    for phase in (universe, universe["top_n_10"]):
+        # the history seeded before the measured cycles covers the look-back: the strategy
+        # judges the universe (warming up, every pair but the fetched ones would be counted
+        # as not_enough_candles)
+        assert phase["config"]["history_snapshots"] > 0
+        outcomes = phase["outcomes_per_run"]
+        assert outcomes.get("not_enough_candles", 0) < 0.1 * sum(outcomes.values()), outcomes
     for section in result["sections_run"]:
         assert result["sections"][section]["config"]["worker"].startswith("celery -A workers")
     assert "error" not in done.stderr
