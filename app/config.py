@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     retention_book_hours: int = 24  # order books (50 levels a side: the biggest rows per run)
     retention_task_runs_days: int = 7
     retention_evaluations_days: int = 30  # verdicts without a signal
-    retention_universe_hours: int = 24  # the all-tickers history (at least the look-back)
+    retention_universe_hours: int = 24  # the all-tickers history and its not_fetched verdicts
     prune_interval_sec: int = 600
 
     # Live market data: `cdb stream` (MEXC's WebSocket streams; REST stays the floor).

@@ -7,8 +7,8 @@ candles. Two phases, each with its own workers and database: TOP_N=10 (the defau
 configuration the chain target names) and TOP_N=100 (the most the settings allow: 100
 per-symbol fetches and 1,600 candles read per run). After the first warm-up run, the bench
 stores the universe history of the look-back before it (bench/history.py), so the measured
-cycles judge every pair as a bot that has run for a while does, and store a verdict for each
-would-be trade whose book was not fetched; the section reports the bytes and verdicts stored
+cycles judge every pair as a bot that has run for a while does (and keep verdicts for the
+would-be trades whose book was not fetched); the section reports the bytes and verdicts stored
 per run. Runs go back to back after ten warm-up
 runs: the first one loads 2,500 markets from exchangeInfo, and with ten each of the two pool
 processes has run every stage about five times, when psycopg prepares a statement on its

@@ -7,7 +7,8 @@ lock, and one pass stops after a time budget (the next pass goes on).
 Kept for ever: orders, fills, signals, risk decisions, alerts, operator actions, accounts —
 the books and the audit trail — and the market-data runs that produced a signal.
 Pruned past their window (settings, see .env.template):
-- RETENTION_UNIVERSE_HOURS: the all-tickers history (never less than the look-back);
+- RETENTION_UNIVERSE_HOURS: the all-tickers history (never less than the look-back), and the
+  verdicts of would-be trades whose book was not fetched, judged from it;
 - RETENTION_BOOK_HOURS: order book snapshots (50 levels a side, most of a run's bytes);
 - RETENTION_SNAPSHOT_DAYS: ticker snapshots, candles, and the runs that made no signal (with
   their verdicts); equity snapshots are thinned to the last of each hour;
@@ -27,6 +28,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, select, update
 
 from app.config import Settings
+from app.domain.strategies.base import NOT_FETCHED
 from app.extensions import Database
 from app.models import (
     AdminSession,
@@ -92,6 +94,7 @@ def prune(
         ("ticker_snapshots", _old_run_rows(TickerSnapshot, snapshots)),
         ("book_snapshots", _old_run_rows(BookSnapshot, books)),
         ("klines", _by_age(Kline.id, Kline.open_time, snapshots)),
+        ("evaluations", _unfetched_verdicts(universe)),
         ("evaluations", _quiet_evaluations(verdicts)),
         ("task_runs", _by_age(TaskRun.id, TaskRun.started_at, task_runs)),
         ("login_attempts", _by_age(LoginAttempt.id, LoginAttempt.at, security)),
@@ -147,6 +150,25 @@ def _old_run_rows(model: type, cutoff: datetime) -> Callable[[Any], int]:
             )
         )
         return _delete_ids(session, model, model.id, ids)
+
+    return step
+
+
+def _unfetched_verdicts(cutoff: datetime) -> Callable[[Any], int]:
+    """Would-be trades whose book was not fetched (never a signal), older than the universe
+    history they were judged from: past it, `cdb explain` could not judge them again either,
+    and there are up to TOP_N of them a run."""
+
+    def step(session: Any) -> int:
+        ids = list(
+            session.scalars(
+                select(Evaluation.id)
+                .where(Evaluation.outcome == NOT_FETCHED, Evaluation.evaluated_at < cutoff)
+                .order_by(Evaluation.id)
+                .limit(BATCH)
+            )
+        )
+        return _delete_ids(session, Evaluation, Evaluation.id, ids)
 
     return step
 

@@ -140,7 +140,9 @@ def _judge(
 ) -> tuple[dict[str, Evaluation], dict[str, Evaluation], Counter[str]]:
     """The strategy's (and the stop-loss's) verdict on every fetched or held symbol; the
     rest of the universe's would-be trades from the all-tickers history (not_fetched: their
-    book was not fetched this cycle); and how many symbols got each outcome."""
+    book was not fetched this cycle), the TOP_N with the largest moves of them (every one is
+    counted; `cdb explain` judges any other again from the history); and how many symbols got
+    each outcome."""
     state = mark_to_market(PortfolioState(cash=cash, positions=held), tickers)
     limits = RiskLimits.from_settings(settings)
     evaluations = {
@@ -175,11 +177,18 @@ def _judge(
     rest = {}
     if view is not None:
         counted, signalled = strategy.tally(
-            view, state.positions, state.equity, settings.max_position_pct, skip=evaluations
+            view,
+            state.positions,
+            state.equity,
+            settings.max_position_pct,
+            skip=evaluations,
+            keep=settings.top_n,
         )
         rest = {symbol: _not_fetched(e, settings.top_n) for symbol, e in signalled.items()}
         counts.update({kind: n for kind, n in counted.items() if kind not in SIGNAL_OUTCOMES})
-        counts.update(e.outcome for e in rest.values())
+        missed = sum(n for kind, n in counted.items() if kind in SIGNAL_OUTCOMES)
+        if missed:
+            counts[NOT_FETCHED] += missed  # every one, kept as a row or not
     return evaluations, rest, counts
 
 

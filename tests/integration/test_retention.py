@@ -89,6 +89,17 @@ def _run(session, at: datetime, *, signal: bool) -> int:
         )
     )
     session.add(
+        Evaluation(
+            run_id=run.id,
+            symbol="BUSDT",
+            strategy="momentum",
+            outcome="not_fetched",
+            reason="r",
+            values={},
+            evaluated_at=at,
+        )
+    )
+    session.add(
         Kline(
             symbol="AUSDT",
             interval="1m",
@@ -178,8 +189,13 @@ def test_old_quiet_data_goes_and_the_books_stay(database):
         # quiet old runs are gone, the run with a signal and the recent ones stay
         assert runs == {*traded, *recent, two_days_ago}
         assert session.scalar(select(func.count()).select_from(SignalRecord)) == 1
-        kept_evaluations = session.scalars(select(Evaluation.run_id)).all()
-        assert sorted(kept_evaluations) == sorted([*traded, *recent, two_days_ago])
+        kept = session.execute(select(Evaluation.run_id, Evaluation.outcome)).all()
+        verdicts = [run_id for run_id, outcome in kept if outcome != "not_fetched"]
+        assert sorted(verdicts) == sorted([*traded, *recent, two_days_ago])
+        # a would-be trade whose book was not fetched goes with the universe history it was
+        # judged from (24 hours), not with the other verdicts (30 days)
+        unfetched = [run_id for run_id, outcome in kept if outcome == "not_fetched"]
+        assert sorted(unfetched) == sorted(recent)
         # snapshots, candles and task runs of ten days ago are gone, the recent ones stay;
         # order books go after a day, tickers after a week, the universe after 24 hours
         tickers = set(session.scalars(select(TickerSnapshot.run_id)))

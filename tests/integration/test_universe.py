@@ -109,7 +109,9 @@ def test_the_whole_universe_is_judged_and_the_top_movers_fetched(stack):
             select(func.count()).select_from(TickerSnapshot).where(TickerSnapshot.run_id == run_id)
         )
         assert stored == TOP_N
-        # the other rally symbols would have been bought: kept, as "not fetched"
+        # the other rally symbols would have been bought: all counted as "not fetched", the
+        # TOP_N with the largest moves kept as rows (the rally's moves tie: by symbol)
+        missed = sorted(set(rally) - set(run.screened_symbols))
         not_fetched = set(
             session.scalars(
                 select(Evaluation.symbol).where(
@@ -117,8 +119,13 @@ def test_the_whole_universe_is_judged_and_the_top_movers_fetched(stack):
                 )
             )
         )
-        assert not_fetched == set(rally) - set(run.screened_symbols)
+        assert len(missed) == RALLY - TOP_N > TOP_N
+        assert not_fetched == set(missed[:TOP_N])
         assert counts["not_fetched"] == RALLY - TOP_N
+        # one without a row is judged again from the history, to the same outcome
+        dropped = explain(session, missed[-1], runs=1)[0]
+        assert dropped.run_id == run_id and dropped.outcome == "not_fetched"
+        assert f"not among the TOP_N={TOP_N} fetched" in dropped.reason
         # only the interesting symbols keep a row; the rest are counted
         rows = session.scalar(
             select(func.count()).select_from(Evaluation).where(Evaluation.run_id == run_id)

@@ -128,6 +128,25 @@ def test_the_tally_counts_what_screening_decides_and_keeps_the_signals_whole(
     assert signalled == {s: e for s, e in screened.items() if e.outcome in SIGNAL_OUTCOMES}
 
 
+def test_the_tally_keeps_the_largest_moves_and_counts_every_one():
+    moves = {"AUSDT": "1.02", "BUSDT": "1.05", "CUSDT": "1.01", "DUSDT": "1.05", "EUSDT": "1"}
+    view = UniverseView(
+        now=NOW,
+        interval="1m",
+        lookback_minutes=15,
+        latest={symbol: D(move) for symbol, move in moves.items()},
+        candle_open={symbol: D("0.999") for symbol in moves},
+        reference={symbol: D(1) for symbol in moves},
+        history_minutes=30,
+    )
+    counts, kept = MOMENTUM.tally(view, {}, D("1000"), D("0.1"), keep=3)
+    assert counts == Counter(buy=4, below_threshold=1)  # every one counted
+    assert list(kept) == ["BUSDT", "DUSDT", "AUSDT"]  # largest moves first, ties by symbol
+    _, everything = MOMENTUM.tally(view, {}, D("1000"), D("0.1"))
+    assert kept == {symbol: everything[symbol] for symbol in kept}  # the same verdicts, whole
+    assert MOMENTUM.tally(view, {}, D("1000"), D("0.1"), keep=0)[1] == {}
+
+
 def test_a_short_history_is_warming_up_and_a_new_symbol_says_so():
     view = UniverseView(NOW, "1m", 15, {"AUSDT": D("1")}, None, None, history_minutes=3)
     warm = MOMENTUM.screen(view, {}, D("1000"), D("0.1"))["AUSDT"]

@@ -128,9 +128,11 @@ class Strategy(Protocol):
         equity: Decimal,
         max_position_pct: Decimal,
         skip: Container[str] = (),
+        keep: int | None = None,
     ) -> tuple[Counter[str], dict[str, Evaluation]]:
         """`screen` for the symbols not in `skip`, counted: how many get each outcome, and
-        the evaluations with a signal (the ones anyone reads each cycle)."""
+        the evaluations with a signal (the ones anyone reads each cycle; with `keep`, only
+        the strongest `keep` of them)."""
         ...
 
     def interest(self, view: UniverseView) -> dict[str, Decimal]:

@@ -159,12 +159,14 @@ class MomentumStrategy:
         equity: Decimal,
         max_position_pct: Decimal,
         skip: Container[str] = (),
+        keep: int | None = None,
     ) -> tuple[Counter[str], dict[str, Evaluation]]:
         """`screen` for the symbols not in `skip`, counted: how many get each outcome, and
-        the evaluations with a signal, whole. The same rule without the words."""
+        the evaluations with a signal, whole (with `keep`, the `keep` with the largest moves,
+        |momentum| as `interest` ranks them, ties by symbol). The same rule without the
+        words."""
         counts: Counter[str] = Counter()
-        signalled: dict[str, Evaluation] = {}
-        values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
+        signalling: list[tuple[Decimal, str, Decimal, Decimal, Decimal]] = []
         references, opens = view.reference or {}, view.candle_open or {}
         for symbol, price in view.latest.items():
             if symbol in skip:
@@ -173,23 +175,31 @@ class MomentumStrategy:
             if reference is None or opened is None:
                 counts[NOT_ENOUGH_CANDLES] += 1
                 continue
-            position = positions.get(symbol)
-            kind = self._verdict(
-                opened, price, reference, price, _held(position), equity, max_position_pct
-            ).kind
-            counts[kind] += 1
-            if kind in SIGNAL_OUTCOMES:
-                signalled[symbol] = self._from_history(
-                    view,
-                    symbol,
-                    price,
-                    opened,
-                    reference,
-                    position,
-                    equity,
-                    max_position_pct,
-                    values,
-                )
+            verdict = self._verdict(
+                opened, price, reference, price, _held(positions.get(symbol)), equity,
+                max_position_pct,
+            )  # fmt: skip
+            counts[verdict.kind] += 1
+            if verdict.kind in SIGNAL_OUTCOMES:
+                assert verdict.momentum is not None
+                signalling.append((abs(verdict.momentum), symbol, price, opened, reference))
+        if keep is not None:
+            signalling = sorted(signalling, key=lambda s: (-s[0], s[1]))[:keep]
+        values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
+        signalled = {
+            symbol: self._from_history(
+                view,
+                symbol,
+                price,
+                opened,
+                reference,
+                positions.get(symbol),
+                equity,
+                max_position_pct,
+                values,
+            )
+            for _, symbol, price, opened, reference in signalling
+        }
         return counts, signalled
 
     def _from_history(
