@@ -168,12 +168,18 @@ class MomentumStrategy:
         counts: Counter[str] = Counter()
         signalling: list[tuple[Decimal, str, Decimal, Decimal, Decimal]] = []
         references, opens = view.reference or {}, view.candle_open or {}
+        entry, below = self.entry_threshold, 0
         for symbol, price in view.latest.items():
             if symbol in skip:
                 continue
             reference, opened = references.get(symbol), opens.get(symbol)
             if reference is None or opened is None:
                 counts[NOT_ENOUGH_CANDLES] += 1
+                continue
+            # Most of the universe, decided without a division: not held, and momentum
+            # (price - reference) / reference below the entry threshold.
+            if reference > 0 and price - reference < entry * reference and symbol not in positions:
+                below += 1
                 continue
             verdict = self._verdict(
                 opened, price, reference, price, _held(positions.get(symbol)), equity,
@@ -183,6 +189,8 @@ class MomentumStrategy:
             if verdict.kind in SIGNAL_OUTCOMES:
                 assert verdict.momentum is not None
                 signalling.append((abs(verdict.momentum), symbol, price, opened, reference))
+        if below:
+            counts[BELOW_THRESHOLD] += below
         if keep is not None:
             signalling = sorted(signalling, key=lambda s: (-s[0], s[1]))[:keep]
         values = {"lookback_minutes": str(view.lookback_minutes), "interval": view.interval}
