@@ -77,28 +77,19 @@ def _run(session, at: datetime, *, signal: bool) -> int:
             fetched_at=at,
         )
     )
-    session.add(
-        Evaluation(
-            run_id=run.id,
-            symbol="AUSDT",
-            strategy="momentum",
-            outcome="buy" if signal else "below_threshold",
-            reason="r",
-            values={},
-            evaluated_at=at,
+    verdicts = {"AUSDT": "buy" if signal else "below_threshold", "BUSDT": "not_fetched"}
+    for symbol, outcome in verdicts.items():
+        session.add(
+            Evaluation(
+                run_id=run.id,
+                symbol=symbol,
+                strategy="momentum",
+                outcome=outcome,
+                reason="r",
+                values={},
+                evaluated_at=at,
+            )
         )
-    )
-    session.add(
-        Evaluation(
-            run_id=run.id,
-            symbol="BUSDT",
-            strategy="momentum",
-            outcome="not_fetched",
-            reason="r",
-            values={},
-            evaluated_at=at,
-        )
-    )
     session.add(
         Kline(
             symbol="AUSDT",

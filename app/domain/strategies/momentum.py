@@ -181,10 +181,8 @@ class MomentumStrategy:
             if reference > 0 and price - reference < entry * reference and symbol not in positions:
                 below += 1
                 continue
-            verdict = self._verdict(
-                opened, price, reference, price, _held(positions.get(symbol)), equity,
-                max_position_pct,
-            )  # fmt: skip
+            held = _held(positions.get(symbol))
+            verdict = self._verdict(opened, price, reference, price, held, equity, max_position_pct)
             counts[verdict.kind] += 1
             if verdict.kind in SIGNAL_OUTCOMES:
                 assert verdict.momentum is not None
