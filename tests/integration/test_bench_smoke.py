@@ -109,7 +109,8 @@ def test_quick_bench_prints_every_figure():
     universe = result["sections"]["universe"]
     assert universe["config"]["settings"]["TOP_N"] == "100"
     assert universe["top_n_10"]["config"]["settings"]["TOP_N"] == "10"
-    assert universe["top_n_10"]["fetched_symbols"] == 10
+    # TOP_N symbols, plus every symbol held: with the history seeded, the universe's runs buy
+    assert universe["top_n_10"]["fetched_symbols"] >= 10
     for phase in (universe, universe["top_n_10"]):
         # the history seeded before the measured cycles covers the look-back: the strategy
         # judges the universe (warming up, every pair but the fetched ones would be counted
