@@ -94,7 +94,13 @@ def prune(
         ("ticker_snapshots", _old_run_rows(TickerSnapshot, snapshots)),
         ("book_snapshots", _old_run_rows(BookSnapshot, books)),
         ("klines", _by_age(Kline.id, Kline.open_time, snapshots)),
-        ("evaluations", _unfetched_verdicts(universe)),
+        # would-be trades whose book was not fetched go with the history they were judged from
+        (
+            "evaluations",
+            _by_age(
+                Evaluation.id, Evaluation.evaluated_at, universe, Evaluation.outcome == NOT_FETCHED
+            ),
+        ),
         ("evaluations", _quiet_evaluations(verdicts)),
         ("task_runs", _by_age(TaskRun.id, TaskRun.started_at, task_runs)),
         ("login_attempts", _by_age(LoginAttempt.id, LoginAttempt.at, security)),
@@ -125,12 +131,14 @@ def _delete_ids(session: Any, model: type, key: Any, ids: list[Any]) -> int:
     return session.execute(delete(model).where(key.in_(ids))).rowcount or 0
 
 
-def _by_age(key: Any, when: Any, cutoff: datetime) -> Callable[[Any], int]:
-    """Rows of `key`'s table whose `when` is before the cutoff, the oldest first."""
+def _by_age(key: Any, when: Any, cutoff: datetime, *only: Any) -> Callable[[Any], int]:
+    """Rows of `key`'s table whose `when` is before the cutoff (and that match `only`), the
+    oldest first."""
     model = key.class_
 
     def step(session: Any) -> int:
-        ids = list(session.scalars(select(key).where(when < cutoff).order_by(when).limit(BATCH)))
+        older = select(key).where(when < cutoff, *only)
+        ids = list(session.scalars(older.order_by(when).limit(BATCH)))
         return _delete_ids(session, model, key, ids)
 
     return step
@@ -150,25 +158,6 @@ def _old_run_rows(model: type, cutoff: datetime) -> Callable[[Any], int]:
             )
         )
         return _delete_ids(session, model, model.id, ids)
-
-    return step
-
-
-def _unfetched_verdicts(cutoff: datetime) -> Callable[[Any], int]:
-    """Would-be trades whose book was not fetched (never a signal), older than the universe
-    history they were judged from: past it, `cdb explain` could not judge them again either,
-    and there are up to TOP_N of them a run."""
-
-    def step(session: Any) -> int:
-        ids = list(
-            session.scalars(
-                select(Evaluation.id)
-                .where(Evaluation.outcome == NOT_FETCHED, Evaluation.evaluated_at < cutoff)
-                .order_by(Evaluation.id)
-                .limit(BATCH)
-            )
-        )
-        return _delete_ids(session, Evaluation, Evaluation.id, ids)
 
     return step
 
